@@ -1,0 +1,253 @@
+//! The engine-neutral storage contract: an ordered byte-key store with snapshot reads and
+//! atomic, durable read-modify-write transactions.
+//!
+//! Every backend (SQLite today, PostgreSQL and others later) implements [`Backend`]; the
+//! engine only ever sees the [`Storage`] handle. Keys are compared bytewise (memcmp order), so
+//! the memcomparable key encoding in `cove-types` orders items alike on every backend.
+//!
+//! The contract, which the conformance suite (feature `testsuite`) checks for each backend:
+//! - [`Backend::transact`] runs its closure against a view that sees everything committed
+//!   before it, plus the writes of earlier closures in the same group commit. If the closure
+//!   returns `Ok`, its [`WriteBatch`] is applied atomically; the call returns only once the
+//!   batch is durable (it survives `kill -9` and, with the default settings, power loss). If
+//!   the closure returns `Err`, nothing it asked for is written and the error comes back as
+//!   [`StorageError::Aborted`], except that a [`StorageError`] (say, a failed read inside the
+//!   closure, passed on with `?`) comes back as itself; see [`StorageError::from_abort`].
+//! - Transactions are serializable: closures run one at a time, in some order.
+//! - [`Backend::snapshot`] gives a consistent point-in-time view that later commits do not
+//!   change.
+
+use std::ops::Bound;
+use std::sync::Arc;
+
+/// A boxed error raised inside a transaction closure and handed back unchanged to the caller.
+pub type AbortError = Box<dyn std::error::Error + Send + Sync + 'static>;
+
+/// Errors a backend reports. One enum for every backend, translated at the backend's edge so
+/// nothing upstream matches on a backend's own error strings.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StorageError {
+    /// The transaction closure declined to commit; its error is handed back untouched.
+    #[error("transaction aborted: {0}")]
+    Aborted(AbortError),
+    /// The backend failed to read or write (disk full, I/O error, corrupt file).
+    #[error("storage i/o error: {0}")]
+    Io(String),
+    /// The backend has been closed or its writer is gone.
+    #[error("storage is closed")]
+    Closed,
+    /// A stored record could not be understood (wrong version, truncated bytes).
+    #[error("corrupt record: {0}")]
+    Corrupt(String),
+}
+
+impl StorageError {
+    /// Turns a transaction closure's error into what `transact` returns. A [`StorageError`]
+    /// the closure passed on (a failed read, a closed store) comes back as itself, so callers
+    /// need not unwrap it from `Aborted`; any other error is wrapped in `Aborted`, untouched.
+    pub fn from_abort(error: AbortError) -> StorageError {
+        match error.downcast::<StorageError>() {
+            Ok(inner) => *inner,
+            Err(other) => StorageError::Aborted(other),
+        }
+    }
+}
+
+/// A key range with inclusive/exclusive/unbounded ends, as in `std::ops::RangeBounds`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyRange {
+    pub start: Bound<Vec<u8>>,
+    pub end: Bound<Vec<u8>>,
+}
+
+impl KeyRange {
+    /// Every key that starts with `prefix`.
+    pub fn prefix(prefix: &[u8]) -> KeyRange {
+        let end = match prefix_successor(prefix) {
+            Some(next) => Bound::Excluded(next),
+            None => Bound::Unbounded,
+        };
+        KeyRange {
+            start: Bound::Included(prefix.to_vec()),
+            end,
+        }
+    }
+
+    /// Whether `key` lies inside the range.
+    pub fn contains(&self, key: &[u8]) -> bool {
+        let after_start = match &self.start {
+            Bound::Included(s) => key >= s.as_slice(),
+            Bound::Excluded(s) => key > s.as_slice(),
+            Bound::Unbounded => true,
+        };
+        let before_end = match &self.end {
+            Bound::Included(e) => key <= e.as_slice(),
+            Bound::Excluded(e) => key < e.as_slice(),
+            Bound::Unbounded => true,
+        };
+        after_start && before_end
+    }
+}
+
+/// The smallest key greater than every key starting with `prefix`, or `None` if there is none
+/// (the prefix is empty or all 0xFF).
+pub fn prefix_successor(prefix: &[u8]) -> Option<Vec<u8>> {
+    let mut next = prefix.to_vec();
+    while let Some(last) = next.pop() {
+        if last < 0xFF {
+            next.push(last + 1);
+            return Some(next);
+        }
+    }
+    None
+}
+
+/// Direction and size of a range scan. The default is forward with no limit.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ScanOptions {
+    /// Return keys in descending order when true.
+    pub reverse: bool,
+    /// Stop after this many entries; `None` means no limit.
+    pub limit: Option<usize>,
+}
+
+/// One key/value pair as stored.
+pub type Entry = (Vec<u8>, Vec<u8>);
+
+/// A set of puts and deletes applied all-or-nothing. Later operations on the same key win.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct WriteBatch {
+    ops: Vec<WriteOp>,
+}
+
+/// One operation in a [`WriteBatch`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum WriteOp {
+    Put { key: Vec<u8>, value: Vec<u8> },
+    Delete { key: Vec<u8> },
+}
+
+impl WriteBatch {
+    pub fn new() -> WriteBatch {
+        WriteBatch::default()
+    }
+
+    pub fn put(&mut self, key: Vec<u8>, value: Vec<u8>) {
+        self.ops.push(WriteOp::Put { key, value });
+    }
+
+    pub fn delete(&mut self, key: Vec<u8>) {
+        self.ops.push(WriteOp::Delete { key });
+    }
+
+    pub fn ops(&self) -> &[WriteOp] {
+        &self.ops
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.ops.is_empty()
+    }
+
+    pub fn len(&self) -> usize {
+        self.ops.len()
+    }
+}
+
+/// Read access to one consistent state of the store.
+pub trait ReadView {
+    /// The value stored under `key`, if any.
+    fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StorageError>;
+    /// Entries whose keys lie in `range`, in key order (or reverse), up to the limit.
+    fn scan(&self, range: &KeyRange, options: ScanOptions) -> Result<Vec<Entry>, StorageError>;
+}
+
+/// The closure a transaction runs. It reads through the view and returns what to write, or an
+/// error that aborts this transaction alone.
+pub type TxnFn<'a> = Box<dyn FnOnce(&dyn ReadView) -> Result<WriteBatch, AbortError> + Send + 'a>;
+
+/// A storage engine. Implementations are internally synchronized and blocking: async callers
+/// run them on a blocking thread.
+pub trait Backend: Send + Sync + 'static {
+    /// A short name for logs ("sqlite", "memory").
+    fn name(&self) -> &'static str;
+
+    /// A consistent point-in-time view of everything committed so far.
+    fn snapshot(&self) -> Result<Box<dyn ReadView + '_>, StorageError>;
+
+    /// Runs `txn` serializably and commits its batch durably. See the crate docs.
+    fn transact(&self, txn: TxnFn<'static>) -> Result<(), StorageError>;
+
+    /// Flushes and releases resources; later calls return [`StorageError::Closed`]. Closing
+    /// again is a no-op that returns `Ok`, so shutdown paths and `Drop` may both call it.
+    fn close(&self) -> Result<(), StorageError>;
+}
+
+/// The handle the engine holds: cheap to clone, backend chosen at start-up.
+#[derive(Clone)]
+pub struct Storage(Arc<dyn Backend>);
+
+impl Storage {
+    pub fn new(backend: impl Backend) -> Storage {
+        Storage(Arc::new(backend))
+    }
+
+    pub fn backend_name(&self) -> &'static str {
+        self.0.name()
+    }
+
+    /// Reads one key from the latest committed state.
+    pub fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StorageError> {
+        self.0.snapshot()?.get(key)
+    }
+
+    /// Scans the latest committed state.
+    pub fn scan(&self, range: &KeyRange, options: ScanOptions) -> Result<Vec<Entry>, StorageError> {
+        self.0.snapshot()?.scan(range, options)
+    }
+
+    pub fn snapshot(&self) -> Result<Box<dyn ReadView + '_>, StorageError> {
+        self.0.snapshot()
+    }
+
+    /// Applies a batch unconditionally and durably.
+    pub fn write(&self, batch: WriteBatch) -> Result<(), StorageError> {
+        self.0.transact(Box::new(move |_| Ok(batch)))
+    }
+
+    /// Runs a read-modify-write transaction; see [`Backend::transact`].
+    pub fn transact(
+        &self,
+        txn: impl FnOnce(&dyn ReadView) -> Result<WriteBatch, AbortError> + Send + 'static,
+    ) -> Result<(), StorageError> {
+        self.0.transact(Box::new(txn))
+    }
+
+    /// Like [`Storage::transact`], but the closure also hands back a value (an old item, say),
+    /// which is returned once the batch is durable.
+    pub fn transact_with<T: Send + 'static>(
+        &self,
+        txn: impl FnOnce(&dyn ReadView) -> Result<(WriteBatch, T), AbortError> + Send + 'static,
+    ) -> Result<T, StorageError> {
+        let slot = Arc::new(std::sync::Mutex::new(None));
+        let inner = Arc::clone(&slot);
+        self.0.transact(Box::new(move |view| {
+            let (batch, out) = txn(view)?;
+            *inner.lock().unwrap_or_else(|e| e.into_inner()) = Some(out);
+            Ok(batch)
+        }))?;
+        let out = slot.lock().unwrap_or_else(|e| e.into_inner()).take();
+        out.ok_or_else(|| StorageError::Io("transaction produced no result".to_string()))
+    }
+
+    pub fn close(&self) -> Result<(), StorageError> {
+        self.0.close()
+    }
+}
+
+pub mod memory;
+
+// Compiled for this crate's own tests too, so the memory backend runs the suite without the
+// feature being switched on.
+#[cfg(any(test, feature = "testsuite"))]
+pub mod testsuite;
