@@ -1,0 +1,167 @@
+//! Settings for `cove serve`: flags and `COVE_*` variables (through clap), a TOML file, and
+//! defaults, merged in that order of precedence; and the AWS profile files Cove writes.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, bail};
+use clap::Args;
+use serde::Deserialize;
+
+use cove_engine::Credential;
+
+const DEFAULT_LISTEN: &str = "127.0.0.1:8000";
+const DEFAULT_DATA_DIR: &str = "./cove-data";
+const DEFAULT_ACCOUNT: &str = "000000000000";
+const DEFAULT_REGION: &str = "us-east-1";
+
+#[derive(Args, Debug, Default)]
+pub struct ServeArgs {
+    /// Address to listen on [default: 127.0.0.1:8000].
+    #[arg(long, env = "COVE_LISTEN")]
+    pub listen: Option<SocketAddr>,
+    /// Where data lives [default: ./cove-data].
+    #[arg(long, env = "COVE_DATA_DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// A TOML file with any of: listen, data_dir, tls_cert, tls_key, account_id, region, dev.
+    #[arg(long, env = "COVE_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// PEM certificate chain; serves HTTPS together with --tls-key.
+    #[arg(long, env = "COVE_TLS_CERT")]
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key for --tls-cert.
+    #[arg(long, env = "COVE_TLS_KEY")]
+    pub tls_key: Option<PathBuf>,
+    /// The 12-digit account the root credentials belong to [default: 000000000000].
+    #[arg(long, env = "COVE_ACCOUNT_ID")]
+    pub account_id: Option<String>,
+    /// Region written into the generated AWS profile [default: us-east-1].
+    #[arg(long, env = "COVE_REGION")]
+    pub region: Option<String>,
+    /// Development mode: accept any well-formed credentials without checking signatures.
+    #[arg(long, env = "COVE_DEV")]
+    pub dev: bool,
+}
+
+#[derive(Deserialize, Default, Debug)]
+#[serde(deny_unknown_fields)]
+struct FileSettings {
+    listen: Option<SocketAddr>,
+    data_dir: Option<PathBuf>,
+    tls_cert: Option<PathBuf>,
+    tls_key: Option<PathBuf>,
+    account_id: Option<String>,
+    region: Option<String>,
+    dev: Option<bool>,
+}
+
+/// Resolved settings.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub listen: SocketAddr,
+    pub data_dir: PathBuf,
+    pub tls: Option<(PathBuf, PathBuf)>,
+    pub account_id: String,
+    pub region: String,
+    pub dev: bool,
+    pub root_credentials: Option<(String, String)>,
+}
+
+impl Settings {
+    pub fn resolve(args: ServeArgs) -> Result<Settings> {
+        let file = match &args.config {
+            Some(path) => {
+                let text = std::fs::read_to_string(path)
+                    .with_context(|| format!("cannot read {}", path.display()))?;
+                toml::from_str::<FileSettings>(&text)
+                    .with_context(|| format!("invalid config file {}", path.display()))?
+            }
+            None => FileSettings::default(),
+        };
+        let listen = match args.listen.or(file.listen) {
+            Some(addr) => addr,
+            None => DEFAULT_LISTEN.parse()?,
+        };
+        let data_dir = args
+            .data_dir
+            .or(file.data_dir)
+            .unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR));
+        let tls = match (
+            args.tls_cert.or(file.tls_cert),
+            args.tls_key.or(file.tls_key),
+        ) {
+            (Some(cert), Some(key)) => Some((cert, key)),
+            (None, None) => None,
+            _ => bail!("--tls-cert and --tls-key go together"),
+        };
+        let account_id = args
+            .account_id
+            .or(file.account_id)
+            .unwrap_or_else(|| DEFAULT_ACCOUNT.to_string());
+        if account_id.len() != 12 || !account_id.bytes().all(|b| b.is_ascii_digit()) {
+            bail!("account id must be 12 digits, got {account_id:?}");
+        }
+        let region = args
+            .region
+            .or(file.region)
+            .unwrap_or_else(|| DEFAULT_REGION.to_string());
+        let root_credentials = match (
+            std::env::var("COVE_ROOT_ACCESS_KEY_ID"),
+            std::env::var("COVE_ROOT_SECRET_ACCESS_KEY"),
+        ) {
+            (Ok(id), Ok(secret)) if !id.is_empty() && !secret.is_empty() => Some((id, secret)),
+            (Err(_), Err(_)) => None,
+            _ => bail!("COVE_ROOT_ACCESS_KEY_ID and COVE_ROOT_SECRET_ACCESS_KEY go together"),
+        };
+        Ok(Settings {
+            listen,
+            data_dir,
+            tls,
+            account_id,
+            region,
+            dev: args.dev || file.dev.unwrap_or(false),
+            root_credentials,
+        })
+    }
+
+    /// The URL clients pass as `--endpoint-url`.
+    pub fn endpoint_url(&self) -> String {
+        let scheme = if self.tls.is_some() { "https" } else { "http" };
+        format!("{scheme}://{}", self.listen)
+    }
+}
+
+fn write_private(path: &Path, contents: &str) -> Result<()> {
+    std::fs::write(path, contents).with_context(|| format!("cannot write {}", path.display()))?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))?;
+    }
+    Ok(())
+}
+
+/// Writes an AWS shared-credentials file and config file, profile `cove`, into the data
+/// directory (never into the user's own ~/.aws), and returns their paths.
+pub fn write_aws_profile(settings: &Settings, root: &Credential) -> Result<(PathBuf, PathBuf)> {
+    let creds = settings.data_dir.join("aws-credentials");
+    let config = settings.data_dir.join("aws-config");
+    write_private(
+        &creds,
+        &format!(
+            "[cove]\naws_access_key_id = {}\naws_secret_access_key = {}\n",
+            root.access_key_id, root.secret_access_key
+        ),
+    )?;
+    write_private(
+        &config,
+        &format!(
+            "[profile cove]\nregion = {}\noutput = json\n",
+            settings.region
+        ),
+    )?;
+    Ok((
+        std::fs::canonicalize(&creds)?,
+        std::fs::canonicalize(&config)?,
+    ))
+}

@@ -1,0 +1,140 @@
+//! The `cove` binary: `cove serve` runs the DynamoDB-compatible server on embedded storage.
+//!
+//! Settings are layered: built-in defaults, then a TOML config file (`--config`), then
+//! environment variables (`COVE_*`), then command-line flags, each overriding the one before.
+
+mod config;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use clap::{Parser, Subcommand};
+
+use cove_engine::Engine;
+use cove_server::{AuthMode, Server, ServerConfig};
+use cove_storage::Storage;
+use cove_storage_sqlite::{SqliteBackend, SqliteOptions};
+
+use crate::config::{ServeArgs, Settings};
+
+#[derive(Parser)]
+#[command(
+    name = "cove",
+    version,
+    about = "A private-by-default DynamoDB-compatible database"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the server.
+    Serve(ServeArgs),
+}
+
+fn main() -> Result<()> {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    match cli.command {
+        Command::Serve(args) => serve(Settings::resolve(args)?),
+    }
+}
+
+fn serve(settings: Settings) -> Result<()> {
+    std::fs::create_dir_all(&settings.data_dir).with_context(|| {
+        format!(
+            "cannot create data directory {}",
+            settings.data_dir.display()
+        )
+    })?;
+    let db_path = settings.data_dir.join("cove.sqlite3");
+    let backend = SqliteBackend::open(&db_path, SqliteOptions::default())
+        .with_context(|| format!("cannot open storage at {}", db_path.display()))?;
+    let storage = Storage::new(backend);
+    let engine = Arc::new(Engine::open(storage.clone()).context("cannot open the engine")?);
+
+    let auth = if settings.dev {
+        AuthMode::Dev
+    } else {
+        AuthMode::Verify
+    };
+    if settings.dev {
+        tracing::warn!(
+            "DEV MODE: any well-formed credentials are accepted as the root principal and signatures are NOT verified; never expose this server"
+        );
+    } else {
+        let root = engine
+            .ensure_root_credential(&settings.account_id, settings.root_credentials.clone())
+            .context("cannot set up root credentials")?;
+        let (creds_path, config_path) = config::write_aws_profile(&settings, &root)?;
+        tracing::info!(
+            access_key_id = %root.access_key_id,
+            "root credentials for account {} are in profile 'cove' of {}",
+            settings.account_id,
+            creds_path.display()
+        );
+        tracing::info!(
+            "to use them: export AWS_SHARED_CREDENTIALS_FILE={} AWS_CONFIG_FILE={}; aws --profile cove --endpoint-url {} dynamodb list-tables",
+            creds_path.display(),
+            config_path.display(),
+            settings.endpoint_url()
+        );
+    }
+
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(async {
+        let server = Server::bind(
+            ServerConfig {
+                listen: settings.listen,
+                tls: settings.tls.clone(),
+                auth,
+                default_account: settings.account_id.clone(),
+                shutdown_grace: Duration::from_secs(10),
+            },
+            Arc::clone(&engine),
+        )
+        .await?;
+        let addr = server.local_addr()?;
+        let scheme = if settings.tls.is_some() { "https" } else { "http" };
+        tracing::info!(data_dir = %settings.data_dir.display(), storage = storage.backend_name(), "cove listening on {scheme}://{addr}");
+        server.run(shutdown_signal()).await;
+        anyhow::Ok(())
+    })?;
+    drop(engine);
+    storage.close().context("closing storage")?;
+    tracing::info!("storage closed; bye");
+    Ok(())
+}
+
+/// Completes on SIGINT or SIGTERM.
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+}

@@ -1,0 +1,8 @@
+//! Integration tests that drive a real `cove serve` process: with the AWS SDK for Rust, with
+//! raw HTTP for signatures and wire details, and through kill -9 for durability. One test
+//! binary, so the SDK is linked once.
+
+mod common;
+mod crash;
+mod raw_http;
+mod sdk;

@@ -1,0 +1,253 @@
+//! The table catalog: the versioned on-disk table record, the in-memory [`Table`] built from
+//! it, and its rendering as DynamoDB's TableDescription.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+
+use cove_storage::{KeyRange, ScanOptions, Storage};
+use cove_types::{KeyAttribute, KeySchema, ScalarType};
+use cove_wire::input::{
+    AttributeDefinition, BillingMode, KeySchemaElement, KeyType, Projection, StreamSpecification,
+};
+use cove_wire::output::{IndexDescription, TableDescription, ThroughputDescription};
+
+use crate::keys;
+use crate::{EngineError, Result};
+
+/// (account, region, table name).
+pub type TableKey = (String, String, String);
+
+/// The version written into every catalog record. Older versions get a migration here when
+/// the shape changes; newer ones are refused.
+pub const TABLE_RECORD_VERSION: u32 = 1;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct IndexRecord {
+    pub name: String,
+    /// (attribute name, "HASH" | "RANGE").
+    pub key_schema: Vec<(String, String)>,
+    pub projection_type: String,
+    pub non_key_attributes: Vec<String>,
+    pub read: Option<i64>,
+    pub write: Option<i64>,
+}
+
+/// A table as stored. Field names are the on-disk format: rename only with a migration.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TableRecord {
+    pub version: u32,
+    pub id: u64,
+    pub uuid: String,
+    pub account_id: String,
+    pub region: String,
+    pub name: String,
+    pub created: f64,
+    /// (attribute name, "S" | "N" | "B").
+    pub attribute_definitions: Vec<(String, String)>,
+    pub key_schema: Vec<(String, String)>,
+    pub local_secondary_indexes: Vec<IndexRecord>,
+    pub global_secondary_indexes: Vec<IndexRecord>,
+    pub billing_mode: String,
+    pub read: i64,
+    pub write: i64,
+    pub decreases_today: i64,
+    pub last_increase: Option<f64>,
+    pub last_decrease: Option<f64>,
+    pub last_update_to_pay_per_request: Option<f64>,
+    pub stream_enabled: Option<bool>,
+    pub stream_view_type: Option<String>,
+    pub sse_enabled: bool,
+    pub table_class: Option<String>,
+    pub deletion_protection: bool,
+    pub tags: Vec<(String, String)>,
+}
+
+/// A live table: its record plus the key schema derived from it.
+#[derive(Debug, Clone)]
+pub struct Table {
+    pub record: TableRecord,
+    pub schema: KeySchema,
+}
+
+impl TableRecord {
+    pub fn encode(&self) -> Vec<u8> {
+        serde_json::to_vec(self).unwrap_or_default()
+    }
+
+    pub fn decode(bytes: &[u8]) -> Result<TableRecord> {
+        #[derive(Deserialize)]
+        struct Versioned {
+            version: u32,
+        }
+        let v: Versioned = serde_json::from_slice(bytes)
+            .map_err(|e| EngineError::Corrupt(format!("table record: {e}")))?;
+        if v.version != TABLE_RECORD_VERSION {
+            return Err(EngineError::Corrupt(format!(
+                "table record version {} is not readable by this build (reads {TABLE_RECORD_VERSION})",
+                v.version
+            )));
+        }
+        serde_json::from_slice(bytes)
+            .map_err(|e| EngineError::Corrupt(format!("table record: {e}")))
+    }
+
+    pub fn arn(&self) -> String {
+        format!(
+            "arn:aws:dynamodb:{}:{}:table/{}",
+            self.region, self.account_id, self.name
+        )
+    }
+}
+
+impl Table {
+    pub fn from_record(record: TableRecord) -> Result<Table> {
+        let type_of = |name: &str| -> Result<ScalarType> {
+            record
+                .attribute_definitions
+                .iter()
+                .find(|(n, _)| n == name)
+                .and_then(|(_, t)| ScalarType::parse(t))
+                .ok_or_else(|| {
+                    EngineError::Corrupt(format!("key attribute {name} has no definition"))
+                })
+        };
+        let hash = record
+            .key_schema
+            .iter()
+            .find(|(_, t)| t == "HASH")
+            .ok_or_else(|| EngineError::Corrupt("table without a hash key".into()))?;
+        let hash = KeyAttribute {
+            name: hash.0.clone(),
+            ty: type_of(&hash.0)?,
+        };
+        let range = match record.key_schema.iter().find(|(_, t)| t == "RANGE") {
+            Some((name, _)) => Some(KeyAttribute {
+                name: name.clone(),
+                ty: type_of(name)?,
+            }),
+            None => None,
+        };
+        Ok(Table {
+            schema: KeySchema { hash, range },
+            record,
+        })
+    }
+
+    pub fn key(&self) -> TableKey {
+        (
+            self.record.account_id.clone(),
+            self.record.region.clone(),
+            self.record.name.clone(),
+        )
+    }
+
+    pub fn billing_mode(&self) -> BillingMode {
+        if self.record.billing_mode == "PAY_PER_REQUEST" {
+            BillingMode::PayPerRequest
+        } else {
+            BillingMode::Provisioned
+        }
+    }
+
+    /// Renders DescribeTable's view of the table with the given status and counts.
+    pub fn describe(
+        &self,
+        status: &'static str,
+        item_count: i64,
+        size_bytes: i64,
+    ) -> TableDescription {
+        let r = &self.record;
+        let arn = r.arn();
+        let key_schema = |ks: &[(String, String)]| -> Vec<KeySchemaElement> {
+            ks.iter()
+                .map(|(name, t)| KeySchemaElement {
+                    name: name.clone(),
+                    key_type: if t == "RANGE" {
+                        KeyType::Range
+                    } else {
+                        KeyType::Hash
+                    },
+                })
+                .collect()
+        };
+        let index = |ix: &IndexRecord, global: bool| IndexDescription {
+            name: ix.name.clone(),
+            arn: format!("{arn}/index/{}", ix.name),
+            key_schema: key_schema(&ix.key_schema),
+            projection: Projection {
+                projection_type: ix.projection_type.clone(),
+                non_key_attributes: ix.non_key_attributes.clone(),
+            },
+            status: global.then_some("ACTIVE"),
+            throughput: global.then(|| ThroughputDescription {
+                read: ix.read.unwrap_or(0),
+                write: ix.write.unwrap_or(0),
+                decreases_today: 0,
+                last_increase: None,
+                last_decrease: None,
+            }),
+            // Index maintenance arrives with Query and indexes; until then indexes are empty.
+            item_count: 0,
+            size_bytes: 0,
+        };
+        TableDescription {
+            name: r.name.clone(),
+            arn: arn.clone(),
+            id: r.uuid.clone(),
+            status,
+            creation_date_time: r.created,
+            attribute_definitions: r
+                .attribute_definitions
+                .iter()
+                .map(|(name, t)| AttributeDefinition {
+                    name: name.clone(),
+                    ty: ScalarType::parse(t).unwrap_or(ScalarType::S),
+                })
+                .collect(),
+            key_schema: key_schema(&r.key_schema),
+            billing_mode: self.billing_mode(),
+            last_update_to_pay_per_request: r.last_update_to_pay_per_request,
+            throughput: ThroughputDescription {
+                read: r.read,
+                write: r.write,
+                decreases_today: r.decreases_today,
+                last_increase: r.last_increase,
+                last_decrease: r.last_decrease,
+            },
+            item_count,
+            size_bytes,
+            local_secondary_indexes: r
+                .local_secondary_indexes
+                .iter()
+                .map(|ix| index(ix, false))
+                .collect(),
+            global_secondary_indexes: r
+                .global_secondary_indexes
+                .iter()
+                .map(|ix| index(ix, true))
+                .collect(),
+            stream: r.stream_enabled.map(|enabled| StreamSpecification {
+                enabled,
+                view_type: r.stream_view_type.clone(),
+            }),
+            latest_stream_arn: None,
+            latest_stream_label: None,
+            sse_enabled: r.sse_enabled,
+            table_class: r.table_class.clone(),
+            deletion_protection: r.deletion_protection,
+        }
+    }
+}
+
+/// Loads every table record.
+pub fn load(storage: &Storage) -> Result<HashMap<TableKey, Arc<Table>>> {
+    let entries = storage.scan(&KeyRange::prefix(&[keys::CATALOG]), ScanOptions::default())?;
+    let mut tables = HashMap::with_capacity(entries.len());
+    for (_, value) in entries {
+        let table = Table::from_record(TableRecord::decode(&value)?)?;
+        tables.insert(table.key(), Arc::new(table));
+    }
+    Ok(tables)
+}

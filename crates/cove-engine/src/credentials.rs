@@ -1,0 +1,142 @@
+//! Access keys and the principals they belong to. Today every account has one root principal
+//! whose key is either given by the operator or generated on first start; IAM users and STS
+//! session credentials join this store later.
+
+use std::collections::HashMap;
+
+use rand::Rng;
+use serde::{Deserialize, Serialize};
+
+use cove_storage::{KeyRange, ScanOptions, Storage, WriteBatch};
+
+use crate::keys;
+use crate::{Engine, EngineError, Result};
+
+/// The principal name of an account's root user.
+pub const ROOT_PRINCIPAL: &str = "root";
+
+/// The version written into every credential record.
+const CREDENTIAL_RECORD_VERSION: u32 = 1;
+
+/// One access key: its secret and whose it is. Field names are the on-disk format.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Credential {
+    pub version: u32,
+    pub access_key_id: String,
+    pub secret_access_key: String,
+    pub account_id: String,
+    /// `root`, or an IAM user name once IAM exists.
+    pub principal: String,
+}
+
+impl Credential {
+    /// The principal's ARN, as AWS prints it in errors and policies.
+    pub fn principal_arn(&self) -> String {
+        if self.principal == ROOT_PRINCIPAL {
+            format!("arn:aws:iam::{}:root", self.account_id)
+        } else {
+            format!("arn:aws:iam::{}:user/{}", self.account_id, self.principal)
+        }
+    }
+}
+
+pub fn load(storage: &Storage) -> Result<HashMap<String, Credential>> {
+    let entries = storage.scan(
+        &KeyRange::prefix(&[keys::CREDENTIAL]),
+        ScanOptions::default(),
+    )?;
+    let mut out = HashMap::with_capacity(entries.len());
+    for (_, value) in entries {
+        let cred: Credential = serde_json::from_slice(&value)
+            .map_err(|e| EngineError::Corrupt(format!("credential record: {e}")))?;
+        if cred.version != CREDENTIAL_RECORD_VERSION {
+            return Err(EngineError::Corrupt(format!(
+                "credential record version {} is not readable",
+                cred.version
+            )));
+        }
+        out.insert(cred.access_key_id.clone(), cred);
+    }
+    Ok(out)
+}
+
+/// A random string over `alphabet`, from the operating system's generator.
+fn random_string(alphabet: &[u8], len: usize) -> String {
+    let mut rng = rand::rng();
+    (0..len)
+        .map(|_| alphabet[rng.random_range(0..alphabet.len())] as char)
+        .collect()
+}
+
+impl Engine {
+    /// Looks up an access key.
+    pub fn credential(&self, access_key_id: &str) -> Option<Credential> {
+        self.credentials
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(access_key_id)
+            .cloned()
+    }
+
+    /// Makes sure `account_id` has a root access key and returns it. With `given`, that key
+    /// pair becomes the root key (replacing a generated one); without, an existing root key is
+    /// kept, or a new one is generated, stored, and returned.
+    pub fn ensure_root_credential(
+        &self,
+        account_id: &str,
+        given: Option<(String, String)>,
+    ) -> Result<Credential> {
+        let existing: Vec<Credential> = self
+            .credentials
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .values()
+            .filter(|c| c.account_id == account_id && c.principal == ROOT_PRINCIPAL)
+            .cloned()
+            .collect();
+        let wanted = match given {
+            Some((id, secret)) => Credential {
+                version: CREDENTIAL_RECORD_VERSION,
+                access_key_id: id,
+                secret_access_key: secret,
+                account_id: account_id.to_string(),
+                principal: ROOT_PRINCIPAL.to_string(),
+            },
+            None => {
+                if let Some(current) = existing.first() {
+                    return Ok(current.clone());
+                }
+                Credential {
+                    version: CREDENTIAL_RECORD_VERSION,
+                    // AWS access key ids are 20 upper-case characters starting AKIA.
+                    access_key_id: format!(
+                        "AKIA{}",
+                        random_string(b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567", 16)
+                    ),
+                    secret_access_key: random_string(
+                        b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/",
+                        40,
+                    ),
+                    account_id: account_id.to_string(),
+                    principal: ROOT_PRINCIPAL.to_string(),
+                }
+            }
+        };
+        if existing.len() == 1 && existing[0] == wanted {
+            return Ok(wanted);
+        }
+        let mut batch = WriteBatch::new();
+        for old in &existing {
+            batch.delete(keys::credential_key(&old.access_key_id));
+        }
+        let bytes = serde_json::to_vec(&wanted).map_err(|e| EngineError::Corrupt(e.to_string()))?;
+        batch.put(keys::credential_key(&wanted.access_key_id), bytes);
+        self.storage.write(batch)?;
+        let mut map = self.credentials.write().unwrap_or_else(|e| e.into_inner());
+        for old in &existing {
+            map.remove(&old.access_key_id);
+        }
+        map.insert(wanted.access_key_id.clone(), wanted.clone());
+        Ok(wanted)
+    }
+}

@@ -1,0 +1,102 @@
+//! Cove's engine: DynamoDB table and item semantics over the storage trait. It owns the table
+//! catalog, validates keys against schemas, reads and writes items atomically and durably,
+//! keeps per-table counts, and stores the credentials the server verifies signatures with.
+//!
+//! The engine knows nothing of HTTP or signatures; the server calls it after authentication.
+//! All calls are blocking (storage is), so async callers run them on a blocking thread.
+
+mod catalog;
+mod credentials;
+mod items;
+mod keys;
+mod tables;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, RwLock};
+
+use cove_storage::{Storage, StorageError};
+
+pub use catalog::Table;
+pub use credentials::{Credential, ROOT_PRINCIPAL};
+pub use items::{DeleteItemOutput, GetItemOutput, PutItemOutput};
+
+/// The account and region a request acts in: the account of its principal and the region of
+/// its signing scope.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Scope {
+    pub account_id: String,
+    pub region: String,
+}
+
+/// Everything that can go wrong in the engine. The server turns each variant into a wire
+/// error in one place.
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    /// DynamoDB's ValidationException, with AWS's message.
+    #[error("{0}")]
+    Validation(String),
+    /// ResourceNotFoundException, with AWS's message.
+    #[error("{0}")]
+    ResourceNotFound(String),
+    /// ResourceInUseException, with AWS's message.
+    #[error("{0}")]
+    ResourceInUse(String),
+    /// LimitExceededException, with AWS's message.
+    #[error("{0}")]
+    LimitExceeded(String),
+    /// The storage layer failed; the request may or may not have been applied only if the
+    /// error says so (it never is half-applied).
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+    /// A stored record could not be decoded.
+    #[error("corrupt record: {0}")]
+    Corrupt(String),
+}
+
+impl From<cove_types::TypesError> for EngineError {
+    fn from(err: cove_types::TypesError) -> Self {
+        match err {
+            cove_types::TypesError::Validation(msg) => EngineError::Validation(msg),
+            other => EngineError::Corrupt(other.to_string()),
+        }
+    }
+}
+
+/// Result alias for engine calls.
+pub type Result<T, E = EngineError> = std::result::Result<T, E>;
+
+/// The engine handle: cheap to share behind an `Arc`.
+pub struct Engine {
+    storage: Storage,
+    /// Tables by (account, region, name), loaded at open and written through on change.
+    tables: RwLock<HashMap<catalog::TableKey, Arc<Table>>>,
+    /// Serializes catalog changes so the cache and storage change in the same order.
+    catalog_lock: Mutex<()>,
+    credentials: RwLock<HashMap<String, Credential>>,
+}
+
+impl Engine {
+    /// Opens the engine over `storage`, loading the catalog and credentials, and resumes the
+    /// clean-up of tables deleted before a crash.
+    pub fn open(storage: Storage) -> Result<Engine> {
+        keys::check_format(&storage)?;
+        let tables = catalog::load(&storage)?;
+        let credentials = credentials::load(&storage)?;
+        let engine = Engine {
+            storage,
+            tables: RwLock::new(tables),
+            catalog_lock: Mutex::new(()),
+            credentials: RwLock::new(credentials),
+        };
+        engine.purge_deleted_tables()?;
+        Ok(engine)
+    }
+
+    /// The storage handle, for closing at shutdown.
+    pub fn storage(&self) -> &Storage {
+        &self.storage
+    }
+}
+
+#[cfg(test)]
+mod tests;

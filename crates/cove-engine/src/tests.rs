@@ -1,0 +1,296 @@
+//! Engine tests over the in-memory reference backend: table lifecycle, item round trips,
+//! key validation messages, counters, and the purge of deleted tables.
+
+use serde_json::json;
+
+use cove_storage::Storage;
+use cove_storage::memory::MemoryBackend;
+use cove_wire::input::{
+    CreateTableInput, DeleteItemInput, GetItemInput, ListTablesInput, PutItemInput,
+    UpdateTableInput,
+};
+
+use super::*;
+
+fn scope() -> Scope {
+    Scope {
+        account_id: "000000000000".into(),
+        region: "us-east-1".into(),
+    }
+}
+
+fn engine() -> Engine {
+    Engine::open(Storage::new(MemoryBackend::new())).unwrap()
+}
+
+fn create(engine: &Engine, name: &str) {
+    let body = json!({
+        "TableName": name,
+        "AttributeDefinitions": [{"AttributeName": "pk", "AttributeType": "S"}, {"AttributeName": "sk", "AttributeType": "N"}],
+        "KeySchema": [{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
+        "BillingMode": "PAY_PER_REQUEST"
+    });
+    engine
+        .create_table(
+            &scope(),
+            CreateTableInput::decode(body.as_object().unwrap()).unwrap(),
+        )
+        .unwrap();
+}
+
+fn put(engine: &Engine, table: &str, item: serde_json::Value) -> Result<PutItemOutput> {
+    let body = json!({"TableName": table, "Item": item, "ReturnValues": "ALL_OLD"});
+    engine.put_item(
+        &scope(),
+        PutItemInput::decode(body.as_object().unwrap()).unwrap(),
+    )
+}
+
+fn get(engine: &Engine, table: &str, key: serde_json::Value) -> Result<GetItemOutput> {
+    let body = json!({"TableName": table, "Key": key});
+    engine.get_item(
+        &scope(),
+        GetItemInput::decode(body.as_object().unwrap()).unwrap(),
+    )
+}
+
+#[test]
+fn table_lifecycle() {
+    let e = engine();
+    create(&e, "books");
+    let err = e
+        .create_table(
+            &scope(),
+            CreateTableInput::decode(
+                json!({"TableName": "books", "AttributeDefinitions": [{"AttributeName": "pk", "AttributeType": "S"}],
+                       "KeySchema": [{"AttributeName": "pk", "KeyType": "HASH"}], "BillingMode": "PAY_PER_REQUEST"})
+                .as_object()
+                .unwrap(),
+            )
+            .unwrap(),
+        )
+        .unwrap_err();
+    assert_eq!(err.to_string(), "Table already exists: books");
+    let d = e.describe_table(&scope(), "books").unwrap();
+    assert_eq!(d.status, "ACTIVE");
+    assert_eq!(d.arn, "arn:aws:dynamodb:us-east-1:000000000000:table/books");
+    // The ARN form of the name resolves to the same table.
+    assert_eq!(e.describe_table(&scope(), &d.arn).unwrap().id, d.id);
+    create(&e, "authors");
+    let (page, last) = e
+        .list_tables(
+            &scope(),
+            &ListTablesInput {
+                exclusive_start_table_name: None,
+                limit: 1,
+            },
+        )
+        .unwrap();
+    assert_eq!(
+        (page, last.clone()),
+        (vec!["authors".to_string()], Some("authors".to_string()))
+    );
+    let (page, last) = e
+        .list_tables(
+            &scope(),
+            &ListTablesInput {
+                exclusive_start_table_name: last,
+                limit: 1,
+            },
+        )
+        .unwrap();
+    assert_eq!((page, last), (vec!["books".to_string()], None));
+    let other_region = Scope {
+        region: "eu-west-1".into(),
+        ..scope()
+    };
+    assert!(
+        e.list_tables(
+            &other_region,
+            &ListTablesInput {
+                exclusive_start_table_name: None,
+                limit: 100
+            }
+        )
+        .unwrap()
+        .0
+        .is_empty()
+    );
+
+    let upd = UpdateTableInput::decode(
+        json!({"TableName": "books", "DeletionProtectionEnabled": true})
+            .as_object()
+            .unwrap(),
+    )
+    .unwrap();
+    assert!(e.update_table(&scope(), upd).unwrap().deletion_protection);
+    let err = e.delete_table(&scope(), "books").unwrap_err();
+    assert!(
+        err.to_string().starts_with("Resource cannot be deleted"),
+        "{err}"
+    );
+    let upd = UpdateTableInput::decode(
+        json!({"TableName": "books", "DeletionProtectionEnabled": false})
+            .as_object()
+            .unwrap(),
+    )
+    .unwrap();
+    e.update_table(&scope(), upd).unwrap();
+    assert_eq!(
+        e.delete_table(&scope(), "books").unwrap().status,
+        "DELETING"
+    );
+    assert_eq!(
+        e.describe_table(&scope(), "books").unwrap_err().to_string(),
+        "Requested resource not found: Table: books not found"
+    );
+}
+
+#[test]
+fn items_round_trip_and_counts_follow() {
+    let e = engine();
+    create(&e, "tab1");
+    let first = put(
+        &e,
+        "tab1",
+        json!({"pk": {"S": "a"}, "sk": {"N": "1"}, "v": {"S": "one"}}),
+    )
+    .unwrap();
+    assert!(first.old_item.is_none());
+    let second = put(
+        &e,
+        "tab1",
+        json!({"pk": {"S": "a"}, "sk": {"N": "1.0"}, "v": {"S": "two"}}),
+    )
+    .unwrap();
+    // 1 and 1.0 are the same number, so the second put replaced the first item.
+    assert_eq!(
+        second.old_item.unwrap()["v"],
+        cove_types::AttributeValue::S("one".into())
+    );
+    let got = get(&e, "tab1", json!({"pk": {"S": "a"}, "sk": {"N": "1"}})).unwrap();
+    assert_eq!(
+        got.item.unwrap()["v"],
+        cove_types::AttributeValue::S("two".into())
+    );
+    assert_eq!(got.consumed.read_units, 0.5);
+    let d = e.describe_table(&scope(), "tab1").unwrap();
+    assert_eq!(d.item_count, 1);
+    assert!(d.size_bytes > 0);
+    let del = DeleteItemInput::decode(json!({"TableName": "tab1", "Key": {"pk": {"S": "a"}, "sk": {"N": "1"}}, "ReturnValues": "ALL_OLD"}).as_object().unwrap()).unwrap();
+    assert!(e.delete_item(&scope(), del).unwrap().old_item.is_some());
+    assert_eq!(e.describe_table(&scope(), "tab1").unwrap().item_count, 0);
+    assert!(
+        get(&e, "tab1", json!({"pk": {"S": "a"}, "sk": {"N": "1"}}))
+            .unwrap()
+            .item
+            .is_none()
+    );
+}
+
+#[test]
+fn key_errors_use_dynamodb_messages() {
+    let e = engine();
+    create(&e, "tab1");
+    let msg = |r: Result<PutItemOutput>| r.err().unwrap().to_string();
+    assert_eq!(
+        msg(put(&e, "tab1", json!({"pk": {"S": "a"}}))),
+        "One or more parameter values were invalid: Missing the key sk in the item"
+    );
+    assert_eq!(
+        msg(put(&e, "tab1", json!({"pk": {"N": "1"}, "sk": {"N": "1"}}))),
+        "One or more parameter values were invalid: Type mismatch for key pk expected: S actual: N"
+    );
+    assert_eq!(
+        msg(put(&e, "tab1", json!({"pk": {"S": ""}, "sk": {"N": "1"}}))),
+        "One or more parameter values are not valid. The AttributeValue for a key attribute cannot contain an empty string value. Key: pk"
+    );
+    assert_eq!(
+        msg(put(
+            &e,
+            "tab1",
+            json!({"pk": {"S": "x".repeat(2049)}, "sk": {"N": "1"}})
+        )),
+        "One or more parameter values were invalid: Size of hashkey has exceeded the maximum size limit of2048 bytes"
+    );
+    assert_eq!(
+        get(&e, "tab1", json!({"pk": {"S": "a"}}))
+            .err()
+            .unwrap()
+            .to_string(),
+        "The provided key element does not match the schema"
+    );
+    assert_eq!(
+        get(&e, "tab1", json!({"pk": {"S": "a"}, "sk": {"S": "1"}}))
+            .err()
+            .unwrap()
+            .to_string(),
+        "The provided key element does not match the schema"
+    );
+    assert_eq!(
+        get(&e, "nope", json!({"pk": {"S": "a"}}))
+            .err()
+            .unwrap()
+            .to_string(),
+        "Requested resource not found"
+    );
+}
+
+#[test]
+fn deleted_tables_are_purged_and_names_reusable() {
+    let storage = Storage::new(MemoryBackend::new());
+    let e = Engine::open(storage.clone()).unwrap();
+    create(&e, "tab1");
+    for i in 0..150 {
+        put(
+            &e,
+            "tab1",
+            json!({"pk": {"S": format!("k{i}")}, "sk": {"N": "1"}}),
+        )
+        .unwrap();
+    }
+    e.delete_table(&scope(), "tab1").unwrap();
+    // Reopening finishes any purge the background thread had not completed.
+    drop(e);
+    let e = Engine::open(storage.clone()).unwrap();
+    let items = storage
+        .scan(
+            &cove_storage::KeyRange::prefix(&[keys::ITEM]),
+            Default::default(),
+        )
+        .unwrap();
+    assert!(items.is_empty(), "{} items left", items.len());
+    create(&e, "tab1");
+    assert!(
+        get(&e, "tab1", json!({"pk": {"S": "k1"}, "sk": {"N": "1"}}))
+            .unwrap()
+            .item
+            .is_none()
+    );
+}
+
+#[test]
+fn root_credentials_are_generated_once_and_can_be_replaced() {
+    let storage = Storage::new(MemoryBackend::new());
+    let e = Engine::open(storage.clone()).unwrap();
+    let generated = e.ensure_root_credential("000000000000", None).unwrap();
+    assert!(generated.access_key_id.starts_with("AKIA") && generated.access_key_id.len() == 20);
+    assert_eq!(generated.secret_access_key.len(), 40);
+    let e = Engine::open(storage.clone()).unwrap();
+    assert_eq!(
+        e.ensure_root_credential("000000000000", None).unwrap(),
+        generated
+    );
+    let given = e
+        .ensure_root_credential(
+            "000000000000",
+            Some(("AKIDEXAMPLE".into(), "secret".into())),
+        )
+        .unwrap();
+    assert_eq!(e.credential("AKIDEXAMPLE"), Some(given));
+    assert_eq!(e.credential(&generated.access_key_id), None);
+    assert_eq!(
+        e.credential("AKIDEXAMPLE").unwrap().principal_arn(),
+        "arn:aws:iam::000000000000:root"
+    );
+}

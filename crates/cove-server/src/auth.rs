@@ -1,0 +1,75 @@
+//! Authentication: who signed the request. It parses the SigV4 Authorization header, finds
+//! the access key, and verifies the signature over the exact bytes received. The caller's
+//! region is the region of the signing scope.
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use http::request::Parts;
+
+use cove_engine::{Credential, ROOT_PRINCIPAL};
+
+use crate::error::Failure;
+use crate::{AuthMode, Shared};
+
+/// The authenticated caller of one request.
+#[derive(Debug, Clone)]
+pub struct Caller {
+    pub credential: Credential,
+    pub region: String,
+}
+
+pub fn authenticate(shared: &Shared, parts: &Parts, body: &[u8]) -> Result<Caller, Failure> {
+    let Some(header) = parts.headers.get(http::header::AUTHORIZATION) else {
+        return Err(Failure::Signature(cove_sigv4::SigV4Error::Missing));
+    };
+    let header = String::from_utf8_lossy(header.as_bytes());
+    let auth = cove_sigv4::parse_authorization(&header).map_err(Failure::Signature)?;
+    if parts.headers.contains_key("x-amz-security-token") {
+        // No STS yet, so no session token can be valid.
+        return Err(Failure::UnrecognizedClient);
+    }
+    let credential = match shared.config.auth {
+        AuthMode::Dev => Credential {
+            version: 1,
+            access_key_id: auth.access_key_id.clone(),
+            secret_access_key: String::new(),
+            account_id: shared.config.default_account.clone(),
+            principal: ROOT_PRINCIPAL.to_string(),
+        },
+        AuthMode::Verify => {
+            let credential = shared
+                .engine
+                .credential(&auth.access_key_id)
+                .ok_or(Failure::UnrecognizedClient)?;
+            let headers: Vec<(&str, &[u8])> = parts
+                .headers
+                .iter()
+                .map(|(name, value)| (name.as_str(), value.as_bytes()))
+                .collect();
+            let request = cove_sigv4::Request {
+                method: parts.method.as_str(),
+                path: parts.uri.path(),
+                query: parts.uri.query().unwrap_or(""),
+                headers: &headers,
+                payload: body,
+            };
+            let now = SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .map(|d| d.as_secs() as i64)
+                .unwrap_or(0);
+            cove_sigv4::verify(
+                &request,
+                &auth,
+                &credential.secret_access_key,
+                "dynamodb",
+                now,
+            )
+            .map_err(Failure::Signature)?;
+            credential
+        }
+    };
+    Ok(Caller {
+        credential,
+        region: auth.region,
+    })
+}

@@ -1,0 +1,93 @@
+//! The one place where errors become DynamoDB wire errors. Every failure a request can meet,
+//! from any layer, is a [`Failure`]; [`Failure::render`] maps each by exhaustive match to a
+//! `__type`, a message and an HTTP status. Internal details never reach the client: a 5xx
+//! carries only the generic message, and the details go to the log.
+
+use cove_engine::EngineError;
+use cove_sigv4::SigV4Error;
+use cove_wire::error::error_body;
+use cove_wire::{ErrorCode, Operation, WireError};
+
+/// Everything that can stop a request.
+#[derive(Debug, thiserror::Error)]
+pub enum Failure {
+    #[error("signature: {0}")]
+    Signature(SigV4Error),
+    #[error("unknown access key or security token")]
+    UnrecognizedClient,
+    #[error("unknown operation")]
+    UnknownOperation,
+    #[error("operation {} is not built yet", .0.name())]
+    NotBuilt(Operation),
+    #[error("request body over the limit")]
+    BodyTooLarge,
+    #[error("reading the request body failed: {0}")]
+    BodyRead(String),
+    #[error(transparent)]
+    Wire(#[from] WireError),
+    #[error(transparent)]
+    Engine(#[from] EngineError),
+    #[error("internal: {0}")]
+    Internal(String),
+}
+
+/// A rendered error response.
+pub struct Rendered {
+    pub status: u16,
+    pub body: Vec<u8>,
+}
+
+const INTERNAL_MESSAGE: &str = "Internal server error";
+
+fn signature_code(err: &SigV4Error) -> ErrorCode {
+    match err.aws_code() {
+        "MissingAuthenticationTokenException" => ErrorCode::MissingAuthenticationToken,
+        "IncompleteSignatureException" => ErrorCode::IncompleteSignature,
+        "UnrecognizedClientException" => ErrorCode::UnrecognizedClient,
+        // Every other signature failure (mismatch, expiry, bad scope) is this one.
+        _ => ErrorCode::InvalidSignature,
+    }
+}
+
+impl Failure {
+    /// The wire code and message for this failure.
+    pub fn code_and_message(&self) -> (ErrorCode, String) {
+        match self {
+            Failure::Signature(err) => (signature_code(err), err.message()),
+            Failure::UnrecognizedClient => (
+                ErrorCode::UnrecognizedClient,
+                "The security token included in the request is invalid.".into(),
+            ),
+            Failure::UnknownOperation => (ErrorCode::UnknownOperation, String::new()),
+            Failure::NotBuilt(_) => (ErrorCode::UnknownOperation, String::new()),
+            Failure::BodyTooLarge => (
+                ErrorCode::RequestEntityTooLarge,
+                format!(
+                    "Request must be smaller than {} bytes",
+                    cove_wire::MAX_REQUEST_BYTES
+                ),
+            ),
+            Failure::BodyRead(_) => (ErrorCode::Serialization, String::new()),
+            Failure::Wire(WireError::Serialization(msg)) => (ErrorCode::Serialization, msg.clone()),
+            Failure::Wire(WireError::Validation(msg)) => (ErrorCode::Validation, msg.clone()),
+            Failure::Engine(err) => match err {
+                EngineError::Validation(msg) => (ErrorCode::Validation, msg.clone()),
+                EngineError::ResourceNotFound(msg) => (ErrorCode::ResourceNotFound, msg.clone()),
+                EngineError::ResourceInUse(msg) => (ErrorCode::ResourceInUse, msg.clone()),
+                EngineError::LimitExceeded(msg) => (ErrorCode::LimitExceeded, msg.clone()),
+                EngineError::Storage(_) | EngineError::Corrupt(_) => {
+                    (ErrorCode::InternalServerError, INTERNAL_MESSAGE.into())
+                }
+            },
+            Failure::Internal(_) => (ErrorCode::InternalServerError, INTERNAL_MESSAGE.into()),
+        }
+    }
+
+    pub fn render(&self) -> Rendered {
+        let (code, message) = self.code_and_message();
+        Rendered {
+            status: code.http_status(),
+            body: error_body(code, &message),
+        }
+    }
+}

@@ -1,0 +1,65 @@
+//! The network front of Cove: it binds the listeners, runs the accept loop (TLS when
+//! configured), serves HTTP/1.1, verifies SigV4 signatures, decodes DynamoDB requests, calls
+//! the engine, and encodes responses. Errors from every layer become DynamoDB wire errors in
+//! one module, [`error`].
+//!
+//! The request pipeline runs in one direction: accept → TLS → HTTP → SigV4 → wire decode →
+//! engine → storage. Network facts (which listener, which peer) come from the connection,
+//! never from HTTP headers.
+
+mod accept;
+mod auth;
+mod dispatch;
+pub mod error;
+mod handler;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use cove_engine::Engine;
+
+pub use accept::Server;
+
+/// How the server authenticates requests.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuthMode {
+    /// Every request needs a valid SigV4 signature from a known access key.
+    Verify,
+    /// Development mode: any well-formed SigV4 Authorization header is accepted as the root
+    /// principal of the default account, and signatures are not checked (as DynamoDB Local).
+    Dev,
+}
+
+/// Everything the server needs to start.
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    pub listen: SocketAddr,
+    /// PEM certificate chain and private key; plain HTTP when `None`.
+    pub tls: Option<(PathBuf, PathBuf)>,
+    pub auth: AuthMode,
+    /// The account that `--dev` requests act in.
+    pub default_account: String,
+    /// How long shutdown waits for in-flight requests.
+    pub shutdown_grace: Duration,
+}
+
+/// State shared by every connection.
+pub(crate) struct Shared {
+    pub engine: Arc<Engine>,
+    pub config: ServerConfig,
+}
+
+/// Errors starting the server.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ServerError {
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("cannot load TLS material: {0}")]
+    Tls(String),
+}
