@@ -1,6 +1,7 @@
 //! The harness: start `cove serve` on a fresh port and data directory, find the address it
 //! logs, build SDK clients for it, and stop it gracefully or with SIGKILL.
 
+use std::ffi::OsString;
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::path::Path;
@@ -36,13 +37,34 @@ impl Cove {
     }
 
     pub fn start_with(data_dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Cove {
+        let mut full: Vec<OsString> = ["--listen", "127.0.0.1:0", "--data-dir"]
+            .iter()
+            .map(OsString::from)
+            .collect();
+        full.push(data_dir.as_os_str().to_owned());
+        full.extend(args.iter().map(OsString::from));
+        Cove::launch(&full, env)
+    }
+
+    /// Runs `cove serve` with exactly `args` (no listen or data-dir flags added), so tests of
+    /// config files and environment variables see Cove's own precedence.
+    pub fn launch(args: &[OsString], env: &[(&str, &str)]) -> Cove {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_cove"));
-        cmd.args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
-            .arg(data_dir)
-            .args(args);
-        cmd.env_remove("COVE_ROOT_ACCESS_KEY_ID")
-            .env_remove("COVE_ROOT_SECRET_ACCESS_KEY")
-            .env_remove("COVE_DEV");
+        cmd.arg("serve").args(args);
+        for var in [
+            "COVE_ROOT_ACCESS_KEY_ID",
+            "COVE_ROOT_SECRET_ACCESS_KEY",
+            "COVE_DEV",
+            "COVE_LISTEN",
+            "COVE_DATA_DIR",
+            "COVE_CONFIG",
+            "COVE_TLS_CERT",
+            "COVE_TLS_KEY",
+            "COVE_ACCOUNT_ID",
+            "COVE_REGION",
+        ] {
+            cmd.env_remove(var);
+        }
         for (k, v) in env {
             cmd.env(k, v);
         }
@@ -57,7 +79,11 @@ impl Cove {
         let sink = Arc::clone(&log);
         std::thread::spawn(move || {
             for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                if let Some(rest) = line.split("cove listening on http://").nth(1) {
+                let listening = line
+                    .split("cove listening on http://")
+                    .nth(1)
+                    .or_else(|| line.split("cove listening on https://").nth(1));
+                if let Some(rest) = listening {
                     let addr = rest.split_whitespace().next().unwrap_or("").to_string();
                     let _ = tx.send(addr);
                 }

@@ -6,3 +6,4 @@ mod common;
 mod crash;
 mod raw_http;
 mod sdk;
+mod settings;

@@ -11,21 +11,21 @@ use aws_sigv4::sign::v4;
 
 use crate::common::{Cove, REGION, ROOT_ACCESS_KEY_ID, ROOT_SECRET_ACCESS_KEY, data_dir};
 
-struct Reply {
-    status: u16,
-    headers: Vec<(String, String)>,
-    body: Vec<u8>,
+pub struct Reply {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
 }
 
 impl Reply {
-    fn header(&self, name: &str) -> Option<&str> {
+    pub fn header(&self, name: &str) -> Option<&str> {
         self.headers
             .iter()
             .find(|(k, _)| k.eq_ignore_ascii_case(name))
             .map(|(_, v)| v.as_str())
     }
 
-    fn json(&self) -> serde_json::Value {
+    pub fn json(&self) -> serde_json::Value {
         serde_json::from_slice(&self.body)
             .unwrap_or_else(|_| panic!("not JSON: {}", String::from_utf8_lossy(&self.body)))
     }
@@ -33,10 +33,15 @@ impl Reply {
 
 /// Sends raw bytes and reads one response (Content-Length framed).
 fn exchange(addr: SocketAddr, request: &[u8]) -> Reply {
-    let mut stream = TcpStream::connect(addr).unwrap();
+    let stream = TcpStream::connect(addr).unwrap();
     stream
         .set_read_timeout(Some(Duration::from_secs(10)))
         .unwrap();
+    exchange_on(stream, request)
+}
+
+/// Sends raw bytes on an open stream (plain or TLS) and reads one response.
+pub fn exchange_on(mut stream: impl Read + Write, request: &[u8]) -> Reply {
     // The server may answer and close before reading an oversized body; ignore write errors.
     let _ = stream.write_all(request);
     let mut buf = Vec::new();
@@ -90,7 +95,7 @@ fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
 }
 
 /// Builds a SigV4-signed DynamoDB request with AWS's own signer.
-fn signed(
+pub fn signed(
     addr: SocketAddr,
     op: &str,
     body: &str,
@@ -134,7 +139,7 @@ fn signed(
     out.into_bytes()
 }
 
-fn ok_request(addr: SocketAddr, op: &str, body: &str) -> Vec<u8> {
+pub fn ok_request(addr: SocketAddr, op: &str, body: &str) -> Vec<u8> {
     signed(
         addr,
         op,
