@@ -1,13 +1,17 @@
-//! Single-item reads and writes: PutItem, GetItem and DeleteItem, with DynamoDB's key
-//! validation, item limits, ReturnValues and capacity-unit arithmetic.
+//! Single-item reads and writes: PutItem, GetItem, UpdateItem and DeleteItem, with DynamoDB's
+//! key validation, conditions, item limits, ReturnValues and capacity-unit arithmetic.
 
-use cove_storage::WriteBatch;
-use cove_types::value::{item_size, validate_item};
+use cove_expr::{Condition, Update, apply_update, eval_condition};
+use cove_storage::{AbortError, ReadView, WriteBatch};
+use cove_types::value::{MAX_ITEM_SIZE, item_size, validate_item};
 use cove_types::{AttributeValue, Item, KeyAttribute, ScalarType, codec, key};
-use cove_wire::input::{DeleteItemInput, GetItemInput, PutItemInput, ReturnValues};
+use cove_wire::input::{
+    DeleteItemInput, GetItemInput, PutItemInput, ReturnValues, UpdateItemInput,
+};
 use cove_wire::output::Consumed;
 
 use crate::catalog::Table;
+use crate::expressions;
 use crate::keys;
 use crate::tables::{abort, decode_stats, encode_stats, unabort};
 use crate::{Engine, EngineError, Result, Scope};
@@ -25,6 +29,12 @@ pub struct PutItemOutput {
 pub struct GetItemOutput {
     pub table_name: String,
     pub item: Option<Item>,
+    pub consumed: Consumed,
+}
+
+pub struct UpdateItemOutput {
+    pub table_name: String,
+    pub attributes: Option<Item>,
     pub consumed: Consumed,
 }
 
@@ -157,6 +167,67 @@ fn key_param(table: &Table, key_item: &Item) -> Result<Vec<u8>> {
     item_key(table, values[0], values.get(1).copied())
 }
 
+/// Reads, inside a write transaction, the table's (count, size) stats and the item as it
+/// is now. The stats record lives exactly as long as the table, so its absence means the
+/// table was deleted after this request looked it up.
+fn read_current(
+    view: &dyn ReadView,
+    stats_key: &[u8],
+    storage_key: &[u8],
+) -> std::result::Result<((i64, i64), Option<Item>), AbortError> {
+    let stats = view
+        .get(stats_key)?
+        .ok_or_else(|| abort(resource_not_found()))?;
+    let stats = decode_stats(&stats).map_err(abort)?;
+    let old = match view.get(storage_key)? {
+        Some(bytes) => Some(codec::decode_item(&bytes).map_err(|e| abort(e.into()))?),
+        None => None,
+    };
+    Ok((stats, old))
+}
+
+/// DynamoDB's error for an update whose result is over 400 KB.
+const UPDATED_ITEM_TOO_LARGE: &str = "Item size to update has exceeded the maximum allowed size";
+
+/// Checks a write's condition against the item as it is (an empty item when there is none).
+fn check_condition(
+    condition: Option<&Condition>,
+    old: Option<&Item>,
+    return_old_on_failure: bool,
+) -> Result<()> {
+    let Some(condition) = condition else {
+        return Ok(());
+    };
+    let empty = Item::new();
+    if eval_condition(condition, old.unwrap_or(&empty))? {
+        return Ok(());
+    }
+    Err(EngineError::ConditionalCheckFailed(
+        old.filter(|_| return_old_on_failure)
+            .map(|item| Box::new(item.clone())),
+    ))
+}
+
+/// The key attributes named in an update's target paths: DynamoDB refuses to change them.
+fn check_key_not_updated(table: &Table, update: &Update) -> Result<()> {
+    for path in update.target_paths() {
+        if let Some(name) = path.top_level_name()
+            && std::iter::once(&table.schema.hash)
+                .chain(table.schema.range.as_ref())
+                .any(|k| k.name == name)
+        {
+            return Err(EngineError::Validation(format!(
+                "One or more parameter values were invalid: Cannot update attribute {name}. This attribute is part of the key"
+            )));
+        }
+    }
+    Ok(())
+}
+
+fn non_empty(item: Item) -> Option<Item> {
+    (!item.is_empty()).then_some(item)
+}
+
 impl Engine {
     fn live_table(&self, scope: &Scope, name: &str) -> Result<std::sync::Arc<Table>> {
         let name = self.resolve_name(scope, name)?;
@@ -167,22 +238,17 @@ impl Engine {
         let table = self.live_table(scope, &input.table_name)?;
         validate_item(&input.item)?;
         let storage_key = key_of_item(&table, &input.item)?;
+        let (condition, _) =
+            expressions::prepare_write(&input.condition, None, None, &input.placeholders)?;
         let new_size = item_size(&input.item);
         let encoded = codec::encode_item(&input.item);
         let stats_key = keys::table_prefix(keys::STATS, table.record.id);
+        let old_on_failure = input.return_old_on_failure;
         let old = self
             .storage
             .transact_with(move |view| {
-                // The stats record lives exactly as long as the table, so its absence means the
-                // table was deleted after this request looked it up.
-                let stats = view
-                    .get(&stats_key)?
-                    .ok_or_else(|| abort(resource_not_found()))?;
-                let (mut count, mut size) = decode_stats(&stats).map_err(abort)?;
-                let old = match view.get(&storage_key)? {
-                    Some(bytes) => Some(codec::decode_item(&bytes).map_err(|e| abort(e.into()))?),
-                    None => None,
-                };
+                let ((mut count, mut size), old) = read_current(view, &stats_key, &storage_key)?;
+                check_condition(condition.as_ref(), old.as_ref(), old_on_failure).map_err(abort)?;
                 match &old {
                     Some(old) => size -= item_size(old) as i64,
                     None => count += 1,
@@ -203,7 +269,7 @@ impl Engine {
             },
             old_item: match input.return_values {
                 ReturnValues::AllOld => old,
-                ReturnValues::None => None,
+                _ => None,
             },
         })
     }
@@ -211,19 +277,21 @@ impl Engine {
     pub fn get_item(&self, scope: &Scope, input: GetItemInput) -> Result<GetItemOutput> {
         let table = self.live_table(scope, &input.table_name)?;
         let storage_key = key_param(&table, &input.key)?;
+        let projection = expressions::prepare_projection(
+            input.projection_expression.as_deref(),
+            input.attributes_to_get.as_deref(),
+            &input.placeholders,
+        )?;
         // Every committed write is visible to the next read, so eventually and strongly
         // consistent reads behave alike; only their price differs.
         let item = match self.storage.get(&storage_key)? {
             Some(bytes) => Some(codec::decode_item(&bytes)?),
             None => None,
         };
+        // Capacity is charged on the whole item, whatever the projection keeps.
         let size = item.as_ref().map(item_size).unwrap_or(0);
-        let item = match (item, &input.attributes_to_get) {
-            (Some(item), Some(names)) => Some(
-                item.into_iter()
-                    .filter(|(k, _)| names.contains(k))
-                    .collect(),
-            ),
+        let item = match (item, &projection) {
+            (Some(item), Some(projection)) => Some(projection.apply(item)),
             (item, _) => item,
         };
         Ok(GetItemOutput {
@@ -239,18 +307,18 @@ impl Engine {
     pub fn delete_item(&self, scope: &Scope, input: DeleteItemInput) -> Result<DeleteItemOutput> {
         let table = self.live_table(scope, &input.table_name)?;
         let storage_key = key_param(&table, &input.key)?;
+        let (condition, _) =
+            expressions::prepare_write(&input.condition, None, None, &input.placeholders)?;
         let stats_key = keys::table_prefix(keys::STATS, table.record.id);
+        let old_on_failure = input.return_old_on_failure;
         let old = self
             .storage
             .transact_with(move |view| {
-                let stats = view
-                    .get(&stats_key)?
-                    .ok_or_else(|| abort(resource_not_found()))?;
-                let Some(bytes) = view.get(&storage_key)? else {
+                let ((count, size), old) = read_current(view, &stats_key, &storage_key)?;
+                check_condition(condition.as_ref(), old.as_ref(), old_on_failure).map_err(abort)?;
+                let Some(old) = old else {
                     return Ok((WriteBatch::new(), None));
                 };
-                let old = codec::decode_item(&bytes).map_err(|e| abort(e.into()))?;
-                let (count, size) = decode_stats(&stats).map_err(abort)?;
                 let mut batch = WriteBatch::new();
                 batch.delete(storage_key);
                 batch.put(
@@ -269,7 +337,76 @@ impl Engine {
             },
             old_item: match input.return_values {
                 ReturnValues::AllOld => old,
-                ReturnValues::None => None,
+                _ => None,
+            },
+        })
+    }
+
+    /// UpdateItem: applies an UpdateExpression (or legacy AttributeUpdates) to the item,
+    /// creating it from its key when absent, under the request's condition, in one
+    /// storage transaction.
+    pub fn update_item(&self, scope: &Scope, input: UpdateItemInput) -> Result<UpdateItemOutput> {
+        let table = self.live_table(scope, &input.table_name)?;
+        let storage_key = key_param(&table, &input.key)?;
+        let (condition, update) = expressions::prepare_write(
+            &input.condition,
+            input.update_expression.as_deref(),
+            input.attribute_updates.as_deref(),
+            &input.placeholders,
+        )?;
+        if let Some(update) = &update {
+            check_key_not_updated(&table, update)?;
+        }
+        let stats_key = keys::table_prefix(keys::STATS, table.record.id);
+        let old_on_failure = input.return_old_on_failure;
+        let key_item = input.key;
+        let (old, new, updated_paths) = self
+            .storage
+            .transact_with(move |view| {
+                let ((mut count, mut size), old) = read_current(view, &stats_key, &storage_key)?;
+                check_condition(condition.as_ref(), old.as_ref(), old_on_failure).map_err(abort)?;
+                let base = old.clone().unwrap_or_else(|| key_item.clone());
+                let (new, paths) = match &update {
+                    Some(update) => {
+                        let outcome = apply_update(update, base).map_err(|e| abort(e.into()))?;
+                        (outcome.item, outcome.updated_paths)
+                    }
+                    None => (base, Vec::new()),
+                };
+                let new_size = item_size(&new);
+                if new_size > MAX_ITEM_SIZE {
+                    return Err(abort(EngineError::Validation(
+                        UPDATED_ITEM_TOO_LARGE.into(),
+                    )));
+                }
+                match &old {
+                    Some(old) => size -= item_size(old) as i64,
+                    None => count += 1,
+                }
+                size += new_size as i64;
+                let mut batch = WriteBatch::new();
+                batch.put(storage_key, codec::encode_item(&new));
+                batch.put(stats_key, encode_stats(count, size));
+                Ok((batch, (old, new, paths)))
+            })
+            .map_err(unabort)?;
+        let old_size = old.as_ref().map(item_size).unwrap_or(0);
+        let write = write_units(item_size(&new).max(old_size));
+        let attributes = match input.return_values {
+            ReturnValues::None => None,
+            ReturnValues::AllOld => old,
+            ReturnValues::AllNew => Some(new),
+            ReturnValues::UpdatedOld => {
+                old.and_then(|old| non_empty(cove_expr::project(&updated_paths, &old)))
+            }
+            ReturnValues::UpdatedNew => non_empty(cove_expr::project(&updated_paths, &new)),
+        };
+        Ok(UpdateItemOutput {
+            table_name: input.table_name,
+            attributes,
+            consumed: Consumed {
+                read_units: 0.0,
+                write_units: write,
             },
         })
     }

@@ -7,6 +7,7 @@
 
 mod catalog;
 mod credentials;
+mod expressions;
 mod items;
 mod keys;
 mod tables;
@@ -15,10 +16,11 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, RwLock};
 
 use cove_storage::{Storage, StorageError};
+use cove_types::Item;
 
 pub use catalog::Table;
 pub use credentials::{Credential, ROOT_PRINCIPAL};
-pub use items::{DeleteItemOutput, GetItemOutput, PutItemOutput};
+pub use items::{DeleteItemOutput, GetItemOutput, PutItemOutput, UpdateItemOutput};
 
 /// The account and region a request acts in: the account of its principal and the region of
 /// its signing scope.
@@ -51,6 +53,13 @@ pub enum EngineError {
     /// A stored record could not be decoded.
     #[error("corrupt record: {0}")]
     Corrupt(String),
+    /// A write's condition did not hold; carries the item as it was when the caller asked
+    /// for it with ReturnValuesOnConditionCheckFailure ALL_OLD.
+    #[error("the conditional request failed")]
+    ConditionalCheckFailed(Option<Box<Item>>),
+    /// A bug: an internal rule was broken. Reported as a 500 without details.
+    #[error("internal: {0}")]
+    Internal(String),
 }
 
 impl From<cove_types::TypesError> for EngineError {

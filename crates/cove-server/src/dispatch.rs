@@ -8,7 +8,7 @@ use cove_engine::{Engine, Scope};
 use cove_wire::Operation;
 use cove_wire::input::{
     CreateTableInput, DeleteItemInput, GetItemInput, ListTablesInput, PutItemInput,
-    UpdateTableInput, decode_table_name,
+    UpdateItemInput, UpdateTableInput, decode_table_name,
 };
 use cove_wire::output::{consumed_capacity_json, item_response};
 
@@ -66,6 +66,17 @@ pub fn dispatch(
             let consumed = consumed_capacity_json(&out.table_name, rcc, out.consumed);
             Ok(item_response("Item", out.item.as_ref(), consumed))
         }
+        Operation::UpdateItem => {
+            let input = UpdateItemInput::decode(body)?;
+            let rcc = input.return_consumed_capacity;
+            let out = engine.update_item(&scope, input)?;
+            let consumed = consumed_capacity_json(&out.table_name, rcc, out.consumed);
+            Ok(item_response(
+                "Attributes",
+                out.attributes.as_ref(),
+                consumed,
+            ))
+        }
         Operation::DeleteItem => {
             let input = DeleteItemInput::decode(body)?;
             let rcc = input.return_consumed_capacity;
@@ -118,7 +129,6 @@ pub fn dispatch(
         | Operation::UpdateContributorInsights
         | Operation::UpdateGlobalTable
         | Operation::UpdateGlobalTableSettings
-        | Operation::UpdateItem
         | Operation::UpdateKinesisStreamingDestination
         | Operation::UpdateTableReplicaAutoScaling
         | Operation::UpdateTimeToLive => Err(Failure::NotBuilt(op)),

@@ -5,7 +5,8 @@
 
 use cove_engine::EngineError;
 use cove_sigv4::SigV4Error;
-use cove_wire::error::error_body;
+use cove_wire::attr::encode_item;
+use cove_wire::error::{error_body, error_body_with};
 use cove_wire::{ErrorCode, Operation, WireError};
 
 /// Everything that can stop a request.
@@ -75,7 +76,11 @@ impl Failure {
                 EngineError::ResourceNotFound(msg) => (ErrorCode::ResourceNotFound, msg.clone()),
                 EngineError::ResourceInUse(msg) => (ErrorCode::ResourceInUse, msg.clone()),
                 EngineError::LimitExceeded(msg) => (ErrorCode::LimitExceeded, msg.clone()),
-                EngineError::Storage(_) | EngineError::Corrupt(_) => {
+                EngineError::ConditionalCheckFailed(_) => (
+                    ErrorCode::ConditionalCheckFailed,
+                    "The conditional request failed".into(),
+                ),
+                EngineError::Storage(_) | EngineError::Corrupt(_) | EngineError::Internal(_) => {
                     (ErrorCode::InternalServerError, INTERNAL_MESSAGE.into())
                 }
             },
@@ -85,9 +90,18 @@ impl Failure {
 
     pub fn render(&self) -> Rendered {
         let (code, message) = self.code_and_message();
+        let body = match self {
+            // ReturnValuesOnConditionCheckFailure ALL_OLD: the item travels in the error.
+            Failure::Engine(EngineError::ConditionalCheckFailed(Some(item))) => {
+                let mut extra = serde_json::Map::new();
+                extra.insert("Item".into(), encode_item(item));
+                error_body_with(code, &message, extra)
+            }
+            _ => error_body(code, &message),
+        };
         Rendered {
             status: code.http_status(),
-            body: error_body(code, &message),
+            body,
         }
     }
 }

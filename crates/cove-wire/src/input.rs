@@ -9,6 +9,11 @@ use cove_types::{Item, ScalarType};
 use crate::WireError;
 use crate::attr::decode_item;
 use crate::json::{Obj, Violations, as_string, as_structure};
+use crate::members::{
+    AttributeUpdate, ConditionMembers, Placeholders, check_attribute_updates,
+    check_attributes_to_get, check_expression_mix, decode_attribute_updates,
+    decode_attributes_to_get, decode_conditions,
+};
 
 fn invalid(msg: impl Into<String>) -> WireError {
     WireError::Validation(msg.into())
@@ -132,17 +137,25 @@ pub enum ReturnConsumedCapacity {
     Indexes,
 }
 
+/// What a write returns of the item: `ReturnValues`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ReturnValues {
     None,
     AllOld,
+    UpdatedOld,
+    AllNew,
+    UpdatedNew,
 }
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct PutItemInput {
     pub table_name: String,
     pub item: Item,
+    pub condition: ConditionMembers,
+    pub placeholders: Placeholders,
     pub return_values: ReturnValues,
+    /// `ReturnValuesOnConditionCheckFailure` is ALL_OLD.
+    pub return_old_on_failure: bool,
     pub return_consumed_capacity: ReturnConsumedCapacity,
 }
 
@@ -151,7 +164,9 @@ pub struct GetItemInput {
     pub table_name: String,
     pub key: Item,
     pub consistent_read: bool,
+    pub projection_expression: Option<String>,
     pub attributes_to_get: Option<Vec<String>>,
+    pub placeholders: Placeholders,
     pub return_consumed_capacity: ReturnConsumedCapacity,
 }
 
@@ -159,28 +174,39 @@ pub struct GetItemInput {
 pub struct DeleteItemInput {
     pub table_name: String,
     pub key: Item,
+    pub condition: ConditionMembers,
+    pub placeholders: Placeholders,
     pub return_values: ReturnValues,
+    pub return_old_on_failure: bool,
     pub return_consumed_capacity: ReturnConsumedCapacity,
 }
 
-/// The members that need the expression language, which Cove does not evaluate yet. A
-/// request carrying one is refused rather than served with the condition ignored.
-const EXPRESSION_MEMBERS: &[&str] = &[
-    "ConditionExpression",
-    "ProjectionExpression",
-    "Expected",
-    "ConditionalOperator",
-];
+#[derive(Debug, Clone, PartialEq)]
+pub struct UpdateItemInput {
+    pub table_name: String,
+    pub key: Item,
+    pub update_expression: Option<String>,
+    pub attribute_updates: Option<Vec<(String, AttributeUpdate)>>,
+    pub condition: ConditionMembers,
+    pub placeholders: Placeholders,
+    pub return_values: ReturnValues,
+    pub return_old_on_failure: bool,
+    pub return_consumed_capacity: ReturnConsumedCapacity,
+}
 
-fn refuse_expressions(obj: Obj<'_>) -> Result<(), WireError> {
-    for member in EXPRESSION_MEMBERS {
-        if obj.has(member) {
-            return Err(invalid(format!(
-                "{member} is not supported by this version of Cove; the request was not applied"
-            )));
+fn return_old_on_failure(obj: Obj<'_>, v: &mut Violations) -> Result<bool, WireError> {
+    Ok(match obj.string("ReturnValuesOnConditionCheckFailure")? {
+        None | Some("NONE") => false,
+        Some("ALL_OLD") => true,
+        Some(other) => {
+            v.one_of(
+                other,
+                "returnValuesOnConditionCheckFailure",
+                &["ALL_OLD", "NONE"],
+            );
+            false
         }
-    }
-    Ok(())
+    })
 }
 
 /// Reads `TableName` with its constraints. DynamoDB also accepts a table ARN here.
@@ -787,6 +813,17 @@ impl ListTablesInput {
     }
 }
 
+fn parse_return_values(rv: Option<&str>) -> ReturnValues {
+    match rv {
+        Some("ALL_OLD") => ReturnValues::AllOld,
+        Some("UPDATED_OLD") => ReturnValues::UpdatedOld,
+        Some("ALL_NEW") => ReturnValues::AllNew,
+        Some("UPDATED_NEW") => ReturnValues::UpdatedNew,
+        _ => ReturnValues::None,
+    }
+}
+
+/// PutItem and DeleteItem return the old item or nothing.
 fn write_return_values(rv: Option<String>) -> Result<ReturnValues, WireError> {
     match rv.as_deref() {
         None | Some("NONE") => Ok(ReturnValues::None),
@@ -802,14 +839,21 @@ impl PutItemInput {
         let table_name = table_name(obj, &mut v)?;
         let item = item_member(obj, "Item")?;
         v.not_null(item.is_some(), "item");
+        let conditions = decode_conditions(obj, &mut v)?;
+        let placeholders = Placeholders::decode(obj)?;
         let rv = return_values(obj, &mut v)?;
         let rcc = return_consumed_capacity(obj, &mut v)?;
+        let old_on_failure = return_old_on_failure(obj, &mut v)?;
         v.finish()?;
-        refuse_expressions(obj)?;
+        check_expression_mix(obj, &["ConditionExpression"], &["Expected"])?;
+        let return_values = write_return_values(rv)?;
         Ok(PutItemInput {
             table_name,
             item: item.unwrap_or_default(),
-            return_values: write_return_values(rv)?,
+            condition: conditions.check()?,
+            placeholders,
+            return_values,
+            return_old_on_failure: old_on_failure,
             return_consumed_capacity: rcc,
         })
     }
@@ -822,41 +866,21 @@ impl GetItemInput {
         let table_name = table_name(obj, &mut v)?;
         let key = item_member(obj, "Key")?;
         v.not_null(key.is_some(), "key");
-        let attributes_to_get = match obj.list("AttributesToGet")? {
-            Some(list) => {
-                let names = list
-                    .iter()
-                    .map(|x| as_string(x).map(str::to_string))
-                    .collect::<Result<Vec<_>, _>>()?;
-                if names.is_empty() {
-                    v.push(
-                        Some("[]"),
-                        "attributesToGet",
-                        "Member must have length greater than or equal to 1",
-                    );
-                }
-                Some(names)
-            }
-            None => None,
-        };
+        let attributes_to_get = decode_attributes_to_get(obj, &mut v)?;
+        let projection_expression = obj.string("ProjectionExpression")?.map(str::to_string);
+        let placeholders = Placeholders::decode(obj)?;
         let consistent_read = obj.boolean("ConsistentRead")?.unwrap_or(false);
         let rcc = return_consumed_capacity(obj, &mut v)?;
         v.finish()?;
-        refuse_expressions(obj)?;
-        if let Some(names) = &attributes_to_get {
-            for (i, n) in names.iter().enumerate() {
-                if names[..i].contains(n) {
-                    return Err(invalid(format!(
-                        "One or more parameter values were invalid: Duplicate value in attribute name: {n}"
-                    )));
-                }
-            }
-        }
+        check_expression_mix(obj, &["ProjectionExpression"], &["AttributesToGet"])?;
+        check_attributes_to_get(&attributes_to_get)?;
         Ok(GetItemInput {
             table_name,
             key: key.unwrap_or_default(),
             consistent_read,
+            projection_expression,
             attributes_to_get,
+            placeholders,
             return_consumed_capacity: rcc,
         })
     }
@@ -869,14 +893,57 @@ impl DeleteItemInput {
         let table_name = table_name(obj, &mut v)?;
         let key = item_member(obj, "Key")?;
         v.not_null(key.is_some(), "key");
+        let conditions = decode_conditions(obj, &mut v)?;
+        let placeholders = Placeholders::decode(obj)?;
         let rv = return_values(obj, &mut v)?;
         let rcc = return_consumed_capacity(obj, &mut v)?;
+        let old_on_failure = return_old_on_failure(obj, &mut v)?;
         v.finish()?;
-        refuse_expressions(obj)?;
+        check_expression_mix(obj, &["ConditionExpression"], &["Expected"])?;
+        let return_values = write_return_values(rv)?;
         Ok(DeleteItemInput {
             table_name,
             key: key.unwrap_or_default(),
-            return_values: write_return_values(rv)?,
+            condition: conditions.check()?,
+            placeholders,
+            return_values,
+            return_old_on_failure: old_on_failure,
+            return_consumed_capacity: rcc,
+        })
+    }
+}
+
+impl UpdateItemInput {
+    pub fn decode(body: &Map<String, Value>) -> Result<UpdateItemInput, WireError> {
+        let obj = Obj(body);
+        let mut v = Violations::new();
+        let table_name = table_name(obj, &mut v)?;
+        let key = item_member(obj, "Key")?;
+        v.not_null(key.is_some(), "key");
+        let attribute_updates = decode_attribute_updates(obj, &mut v)?;
+        let conditions = decode_conditions(obj, &mut v)?;
+        let update_expression = obj.string("UpdateExpression")?.map(str::to_string);
+        let placeholders = Placeholders::decode(obj)?;
+        let rv = return_values(obj, &mut v)?;
+        let rcc = return_consumed_capacity(obj, &mut v)?;
+        let old_on_failure = return_old_on_failure(obj, &mut v)?;
+        v.finish()?;
+        check_expression_mix(
+            obj,
+            &["UpdateExpression", "ConditionExpression"],
+            &["AttributeUpdates", "Expected"],
+        )?;
+        let condition = conditions.check()?;
+        check_attribute_updates(&attribute_updates)?;
+        Ok(UpdateItemInput {
+            table_name,
+            key: key.unwrap_or_default(),
+            update_expression,
+            attribute_updates,
+            condition,
+            placeholders,
+            return_values: parse_return_values(rv.as_deref()),
+            return_old_on_failure: old_on_failure,
             return_consumed_capacity: rcc,
         })
     }
@@ -926,12 +993,70 @@ mod tests {
     }
 
     #[test]
-    fn expression_members_are_refused_not_ignored() {
-        let body = json!({"TableName": "abc", "Item": {"a": {"S": "x"}}, "ConditionExpression": "attribute_not_exists(a)"});
-        assert!(matches!(
+    fn expression_and_legacy_members_do_not_mix() {
+        let body = json!({"TableName": "abc", "Item": {"a": {"S": "x"}}, "ConditionExpression": "attribute_not_exists(a)", "Expected": {"a": {"Exists": false}}});
+        assert_eq!(
             PutItemInput::decode(body.as_object().unwrap()),
-            Err(WireError::Validation(_))
-        ));
+            Err(WireError::Validation("Can not use both expression and non-expression parameters in the same request: Non-expression parameters: {Expected} Expression parameters: {ConditionExpression}".into()))
+        );
+        let body = json!({"TableName": "abc", "Key": {"a": {"S": "x"}}, "ExpressionAttributeValues": {":v": {"S": "x"}}});
+        assert_eq!(
+            UpdateItemInput::decode(body.as_object().unwrap()),
+            Err(WireError::Validation("ExpressionAttributeValues can only be specified when using expressions: UpdateExpression and ConditionExpression are null".into()))
+        );
+        let body = json!({"TableName": "abc", "Key": {"a": {"S": "x"}}, "ExpressionAttributeNames": {"#a": "a"}});
+        assert_eq!(
+            GetItemInput::decode(body.as_object().unwrap()),
+            Err(WireError::Validation(
+                "ExpressionAttributeNames can only be specified when using expressions".into()
+            ))
+        );
+    }
+
+    #[test]
+    fn expected_entries_are_checked_like_dynamodb() {
+        let put = |expected: Value| {
+            PutItemInput::decode(
+                json!({"TableName": "abc", "Item": {}, "Expected": expected})
+                    .as_object()
+                    .unwrap(),
+            )
+        };
+        let err = |m: &str| {
+            Err(WireError::Validation(format!(
+                "One or more parameter values were invalid: {m}"
+            )))
+        };
+        assert_eq!(
+            put(json!({"a": {}})),
+            err("Value must be provided when Exists is null for Attribute: a")
+        );
+        assert_eq!(
+            put(json!({"a": {"Exists": true}})),
+            err("Value must be provided when Exists is true for Attribute: a")
+        );
+        assert_eq!(
+            put(json!({"a": {"Exists": false, "Value": {"S": "x"}}})),
+            err("Value cannot be used when Exists is false for Attribute: a")
+        );
+        assert_eq!(
+            put(json!({"a": {"ComparisonOperator": "EQ"}})),
+            err(
+                "Value or AttributeValueList must be used with ComparisonOperator: EQ for Attribute: a"
+            )
+        );
+        assert_eq!(
+            put(
+                json!({"a": {"ComparisonOperator": "BETWEEN", "AttributeValueList": [{"S": "x"}]}})
+            ),
+            err("Invalid number of argument(s) for the BETWEEN ComparisonOperator")
+        );
+        assert_eq!(
+            put(json!({"a": {"ComparisonOperator": "BETWEEN", "AttributeValueList": [{"N": "2"}, {"N": "1"}]}})),
+            Err(WireError::Validation("The BETWEEN condition was provided a range where the lower bound is greater than the upper bound".into()))
+        );
+        let ok = put(json!({"a": {"Exists": false}, "b": {"Value": {"N": "1"}}})).unwrap();
+        assert_eq!(ok.condition.expected.unwrap().len(), 2);
     }
 
     #[test]

@@ -47,7 +47,8 @@ fn structural_mismatch(v: &Value) -> Option<WireError> {
 pub struct Obj<'a>(pub &'a Map<String, Value>);
 
 impl<'a> Obj<'a> {
-    fn get(&self, key: &str) -> Option<&'a Value> {
+    /// The member's raw JSON, `None` when absent or null.
+    pub fn get(&self, key: &str) -> Option<&'a Value> {
         match self.0.get(key) {
             Some(Value::Null) | None => None,
             Some(v) => Some(v),

@@ -9,6 +9,7 @@ pub mod attr;
 pub mod error;
 pub mod input;
 pub mod json;
+pub mod members;
 pub mod op;
 pub mod output;
 

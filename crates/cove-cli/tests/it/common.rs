@@ -83,12 +83,14 @@ impl Cove {
                     .split("cove listening on http://")
                     .nth(1)
                     .or_else(|| line.split("cove listening on https://").nth(1));
-                if let Some(rest) = listening {
-                    let addr = rest.split_whitespace().next().unwrap_or("").to_string();
-                    let _ = tx.send(addr);
-                }
+                let addr =
+                    listening.map(|rest| rest.split_whitespace().next().unwrap_or("").to_string());
+                // Log first, so a test that reads the log after start-up sees this line.
                 sink.lock().unwrap().push_str(&line);
                 sink.lock().unwrap().push('\n');
+                if let Some(addr) = addr {
+                    let _ = tx.send(addr);
+                }
             }
         });
         let addr = match rx.recv_timeout(Duration::from_secs(20)) {

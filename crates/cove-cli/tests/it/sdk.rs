@@ -432,16 +432,26 @@ async fn item_errors_are_dynamodbs() {
         Some("Item size has exceeded the maximum allowed size")
     );
 
-    // A condition Cove cannot evaluate yet is refused, and nothing is written.
-    let err = client
-        .put_item()
-        .table_name("Errs")
-        .set_item(Some(key("a", "b")))
-        .condition_expression("attribute_not_exists(Author)")
-        .send()
-        .await
-        .unwrap_err();
-    assert_eq!(err.code(), Some("ValidationException"));
+    // A condition is evaluated against the stored item: the first put creates the item, the
+    // second finds it there and writes nothing.
+    for expect_failure in [false, true] {
+        let mut item = key("a", "b");
+        item.insert(
+            "n".into(),
+            AttributeValue::N(u8::from(expect_failure).to_string()),
+        );
+        let result = client
+            .put_item()
+            .table_name("Errs")
+            .set_item(Some(item))
+            .condition_expression("attribute_not_exists(Author)")
+            .send()
+            .await;
+        assert_eq!(
+            result.err().and_then(|e| e.code().map(str::to_string)),
+            expect_failure.then(|| "ConditionalCheckFailedException".to_string())
+        );
+    }
     let got = client
         .get_item()
         .table_name("Errs")
@@ -449,7 +459,10 @@ async fn item_errors_are_dynamodbs() {
         .send()
         .await
         .unwrap();
-    assert!(got.item.is_none());
+    assert_eq!(
+        got.item.unwrap().get("n"),
+        Some(&AttributeValue::N("0".into()))
+    );
 
     // Operations that are not built answer DynamoDB's UnknownOperationException.
     let err = client.scan().table_name("Errs").send().await.unwrap_err();
