@@ -24,6 +24,9 @@ pub struct PutItemOutput {
     pub table_name: String,
     pub old_item: Option<Item>,
     pub consumed: Consumed,
+    /// The item collection's key, when ItemCollectionMetrics were asked for and the table
+    /// has local secondary indexes (only then does DynamoDB report them).
+    pub item_collection_key: Option<Item>,
 }
 
 pub struct GetItemOutput {
@@ -36,12 +39,18 @@ pub struct UpdateItemOutput {
     pub table_name: String,
     pub attributes: Option<Item>,
     pub consumed: Consumed,
+    /// The item collection's key, when ItemCollectionMetrics were asked for and the table
+    /// has local secondary indexes (only then does DynamoDB report them).
+    pub item_collection_key: Option<Item>,
 }
 
 pub struct DeleteItemOutput {
     pub table_name: String,
     pub old_item: Option<Item>,
     pub consumed: Consumed,
+    /// The item collection's key, when ItemCollectionMetrics were asked for and the table
+    /// has local secondary indexes (only then does DynamoDB report them).
+    pub item_collection_key: Option<Item>,
 }
 
 fn resource_not_found() -> EngineError {
@@ -224,6 +233,15 @@ fn check_key_not_updated(table: &Table, update: &Update) -> Result<()> {
     Ok(())
 }
 
+fn collection_key(table: &Table, wanted: bool, source: &Item) -> Option<Item> {
+    if !wanted || table.record.local_secondary_indexes.is_empty() {
+        return None;
+    }
+    let name = &table.schema.hash.name;
+    let value = source.get(name)?;
+    Some(Item::from([(name.clone(), value.clone())]))
+}
+
 fn non_empty(item: Item) -> Option<Item> {
     (!item.is_empty()).then_some(item)
 }
@@ -262,6 +280,11 @@ impl Engine {
             .map_err(unabort)?;
         let old_size = old.as_ref().map(item_size).unwrap_or(0);
         Ok(PutItemOutput {
+            item_collection_key: collection_key(
+                &table,
+                input.return_item_collection_metrics,
+                &input.item,
+            ),
             table_name: input.table_name,
             consumed: Consumed {
                 read_units: 0.0,
@@ -330,6 +353,11 @@ impl Engine {
             .map_err(unabort)?;
         let old_size = old.as_ref().map(item_size).unwrap_or(0);
         Ok(DeleteItemOutput {
+            item_collection_key: collection_key(
+                &table,
+                input.return_item_collection_metrics,
+                &input.key,
+            ),
             table_name: input.table_name,
             consumed: Consumed {
                 read_units: 0.0,
@@ -359,6 +387,8 @@ impl Engine {
         }
         let stats_key = keys::table_prefix(keys::STATS, table.record.id);
         let old_on_failure = input.return_old_on_failure;
+        let item_collection_key =
+            collection_key(&table, input.return_item_collection_metrics, &input.key);
         let key_item = input.key;
         let (old, new, updated_paths) = self
             .storage
@@ -402,6 +432,7 @@ impl Engine {
             ReturnValues::UpdatedNew => non_empty(cove_expr::project(&updated_paths, &new)),
         };
         Ok(UpdateItemOutput {
+            item_collection_key,
             table_name: input.table_name,
             attributes,
             consumed: Consumed {

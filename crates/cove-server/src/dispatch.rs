@@ -10,7 +10,7 @@ use cove_wire::input::{
     CreateTableInput, DeleteItemInput, GetItemInput, ListTablesInput, PutItemInput,
     UpdateItemInput, UpdateTableInput, decode_table_name,
 };
-use cove_wire::output::{consumed_capacity_json, item_response};
+use cove_wire::output::{consumed_capacity_json, item_response, with_collection_metrics};
 
 use crate::auth::Caller;
 use crate::error::Failure;
@@ -57,7 +57,10 @@ pub fn dispatch(
             let rcc = input.return_consumed_capacity;
             let out = engine.put_item(&scope, input)?;
             let consumed = consumed_capacity_json(&out.table_name, rcc, out.consumed);
-            Ok(item_response("Attributes", out.old_item.as_ref(), consumed))
+            Ok(with_collection_metrics(
+                item_response("Attributes", out.old_item.as_ref(), consumed),
+                out.item_collection_key.as_ref(),
+            ))
         }
         Operation::GetItem => {
             let input = GetItemInput::decode(body)?;
@@ -71,10 +74,9 @@ pub fn dispatch(
             let rcc = input.return_consumed_capacity;
             let out = engine.update_item(&scope, input)?;
             let consumed = consumed_capacity_json(&out.table_name, rcc, out.consumed);
-            Ok(item_response(
-                "Attributes",
-                out.attributes.as_ref(),
-                consumed,
+            Ok(with_collection_metrics(
+                item_response("Attributes", out.attributes.as_ref(), consumed),
+                out.item_collection_key.as_ref(),
             ))
         }
         Operation::DeleteItem => {
@@ -82,7 +84,10 @@ pub fn dispatch(
             let rcc = input.return_consumed_capacity;
             let out = engine.delete_item(&scope, input)?;
             let consumed = consumed_capacity_json(&out.table_name, rcc, out.consumed);
-            Ok(item_response("Attributes", out.old_item.as_ref(), consumed))
+            Ok(with_collection_metrics(
+                item_response("Attributes", out.old_item.as_ref(), consumed),
+                out.item_collection_key.as_ref(),
+            ))
         }
         Operation::BatchExecuteStatement
         | Operation::BatchGetItem

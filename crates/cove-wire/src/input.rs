@@ -157,6 +157,8 @@ pub struct PutItemInput {
     /// `ReturnValuesOnConditionCheckFailure` is ALL_OLD.
     pub return_old_on_failure: bool,
     pub return_consumed_capacity: ReturnConsumedCapacity,
+    /// `ReturnItemCollectionMetrics` is SIZE.
+    pub return_item_collection_metrics: bool,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -179,6 +181,8 @@ pub struct DeleteItemInput {
     pub return_values: ReturnValues,
     pub return_old_on_failure: bool,
     pub return_consumed_capacity: ReturnConsumedCapacity,
+    /// `ReturnItemCollectionMetrics` is SIZE.
+    pub return_item_collection_metrics: bool,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -192,6 +196,19 @@ pub struct UpdateItemInput {
     pub return_values: ReturnValues,
     pub return_old_on_failure: bool,
     pub return_consumed_capacity: ReturnConsumedCapacity,
+    /// `ReturnItemCollectionMetrics` is SIZE.
+    pub return_item_collection_metrics: bool,
+}
+
+fn return_item_collection_metrics(obj: Obj<'_>, v: &mut Violations) -> Result<bool, WireError> {
+    Ok(match obj.string("ReturnItemCollectionMetrics")? {
+        None | Some("NONE") => false,
+        Some("SIZE") => true,
+        Some(other) => {
+            v.one_of(other, "returnItemCollectionMetrics", &["SIZE", "NONE"]);
+            false
+        }
+    })
 }
 
 fn return_old_on_failure(obj: Obj<'_>, v: &mut Violations) -> Result<bool, WireError> {
@@ -844,6 +861,7 @@ impl PutItemInput {
         let rv = return_values(obj, &mut v)?;
         let rcc = return_consumed_capacity(obj, &mut v)?;
         let old_on_failure = return_old_on_failure(obj, &mut v)?;
+        let ricm = return_item_collection_metrics(obj, &mut v)?;
         v.finish()?;
         check_expression_mix(obj, &["ConditionExpression"], &["Expected"])?;
         let return_values = write_return_values(rv)?;
@@ -855,6 +873,7 @@ impl PutItemInput {
             return_values,
             return_old_on_failure: old_on_failure,
             return_consumed_capacity: rcc,
+            return_item_collection_metrics: ricm,
         })
     }
 }
@@ -898,6 +917,7 @@ impl DeleteItemInput {
         let rv = return_values(obj, &mut v)?;
         let rcc = return_consumed_capacity(obj, &mut v)?;
         let old_on_failure = return_old_on_failure(obj, &mut v)?;
+        let ricm = return_item_collection_metrics(obj, &mut v)?;
         v.finish()?;
         check_expression_mix(obj, &["ConditionExpression"], &["Expected"])?;
         let return_values = write_return_values(rv)?;
@@ -909,6 +929,7 @@ impl DeleteItemInput {
             return_values,
             return_old_on_failure: old_on_failure,
             return_consumed_capacity: rcc,
+            return_item_collection_metrics: ricm,
         })
     }
 }
@@ -927,6 +948,7 @@ impl UpdateItemInput {
         let rv = return_values(obj, &mut v)?;
         let rcc = return_consumed_capacity(obj, &mut v)?;
         let old_on_failure = return_old_on_failure(obj, &mut v)?;
+        let ricm = return_item_collection_metrics(obj, &mut v)?;
         v.finish()?;
         check_expression_mix(
             obj,
@@ -945,6 +967,7 @@ impl UpdateItemInput {
             return_values: parse_return_values(rv.as_deref()),
             return_old_on_failure: old_on_failure,
             return_consumed_capacity: rcc,
+            return_item_collection_metrics: ricm,
         })
     }
 }

@@ -237,6 +237,18 @@ pub fn item_response(member: &str, item: Option<&Item>, consumed: Option<Value>)
     Value::Object(o)
 }
 
+/// Adds `ItemCollectionMetrics` to a write's response. Cove reports the smallest size
+/// range DynamoDB uses, 0 to 1 GB, as DynamoDB does for collections of that size.
+pub fn with_collection_metrics(mut response: Value, key: Option<&Item>) -> Value {
+    if let (Some(key), Value::Object(o)) = (key, &mut response) {
+        o.insert(
+            "ItemCollectionMetrics".into(),
+            json!({"ItemCollectionKey": encode_item(key), "SizeEstimateRangeGB": [0.0, 1.0]}),
+        );
+    }
+    response
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

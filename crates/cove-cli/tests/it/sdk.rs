@@ -580,3 +580,115 @@ async fn dev_mode_accepts_any_well_formed_credentials() {
     let anyone = client_for(&cove.endpoint(), "anything", "at-all");
     assert!(anyone.list_tables().send().await.is_ok());
 }
+
+#[tokio::test]
+async fn item_collection_metrics_only_for_tables_with_local_indexes() {
+    use aws_sdk_dynamodb::types::{
+        LocalSecondaryIndex, Projection, ProjectionType, ReturnItemCollectionMetrics,
+    };
+    let dir = data_dir();
+    let cove = Cove::start(dir.path());
+    let client = cove.client();
+    create_books(&client, "Plain").await;
+    client
+        .create_table()
+        .table_name("Indexed")
+        .attribute_definitions(
+            AttributeDefinition::builder()
+                .attribute_name("Author")
+                .attribute_type(ScalarAttributeType::S)
+                .build()
+                .unwrap(),
+        )
+        .attribute_definitions(
+            AttributeDefinition::builder()
+                .attribute_name("BookTitle")
+                .attribute_type(ScalarAttributeType::S)
+                .build()
+                .unwrap(),
+        )
+        .attribute_definitions(
+            AttributeDefinition::builder()
+                .attribute_name("Year")
+                .attribute_type(ScalarAttributeType::N)
+                .build()
+                .unwrap(),
+        )
+        .key_schema(
+            KeySchemaElement::builder()
+                .attribute_name("Author")
+                .key_type(KeyType::Hash)
+                .build()
+                .unwrap(),
+        )
+        .key_schema(
+            KeySchemaElement::builder()
+                .attribute_name("BookTitle")
+                .key_type(KeyType::Range)
+                .build()
+                .unwrap(),
+        )
+        .local_secondary_indexes(
+            LocalSecondaryIndex::builder()
+                .index_name("ByYear")
+                .key_schema(
+                    KeySchemaElement::builder()
+                        .attribute_name("Author")
+                        .key_type(KeyType::Hash)
+                        .build()
+                        .unwrap(),
+                )
+                .key_schema(
+                    KeySchemaElement::builder()
+                        .attribute_name("Year")
+                        .key_type(KeyType::Range)
+                        .build()
+                        .unwrap(),
+                )
+                .projection(
+                    Projection::builder()
+                        .projection_type(ProjectionType::KeysOnly)
+                        .build(),
+                )
+                .build()
+                .unwrap(),
+        )
+        .billing_mode(BillingMode::PayPerRequest)
+        .send()
+        .await
+        .unwrap();
+
+    for table in ["Plain", "Indexed"] {
+        let put = client
+            .put_item()
+            .table_name(table)
+            .set_item(Some(key("Ada", "Notes")))
+            .return_item_collection_metrics(ReturnItemCollectionMetrics::Size)
+            .send()
+            .await
+            .unwrap();
+        let update = client
+            .update_item()
+            .table_name(table)
+            .set_key(Some(key("Ada", "Notes")))
+            .update_expression("SET Pages = :p")
+            .expression_attribute_values(":p", AttributeValue::N("10".into()))
+            .return_item_collection_metrics(ReturnItemCollectionMetrics::Size)
+            .send()
+            .await
+            .unwrap();
+        let metrics = [put.item_collection_metrics, update.item_collection_metrics];
+        for m in metrics {
+            if table == "Plain" {
+                assert!(m.is_none(), "no local index, no metrics");
+            } else {
+                let m = m.expect("metrics for a table with a local index");
+                assert_eq!(
+                    m.item_collection_key,
+                    Some(HashMap::from([("Author".to_string(), s("Ada"))]))
+                );
+                assert_eq!(m.size_estimate_range_gb, Some(vec![0.0, 1.0]));
+            }
+        }
+    }
+}
