@@ -41,12 +41,21 @@ pub struct Rendered {
 const INTERNAL_MESSAGE: &str = "Internal server error";
 
 fn signature_code(err: &SigV4Error) -> ErrorCode {
-    match err.aws_code() {
-        "MissingAuthenticationTokenException" => ErrorCode::MissingAuthenticationToken,
-        "IncompleteSignatureException" => ErrorCode::IncompleteSignature,
-        "UnrecognizedClientException" => ErrorCode::UnrecognizedClient,
-        // Every other signature failure (mismatch, expiry, bad scope) is this one.
-        _ => ErrorCode::InvalidSignature,
+    match err {
+        SigV4Error::Missing => ErrorCode::MissingAuthenticationToken,
+        SigV4Error::Incomplete(_)
+        | SigV4Error::InvalidDate(_)
+        | SigV4Error::UnsupportedAlgorithm(_)
+        | SigV4Error::MalformedCredential(_) => ErrorCode::IncompleteSignature,
+        SigV4Error::UnrecognizedClient => ErrorCode::UnrecognizedClient,
+        SigV4Error::Expired(_)
+        | SigV4Error::NotYetCurrent(_)
+        | SigV4Error::HostNotSigned
+        | SigV4Error::InvalidScope(_)
+        | SigV4Error::HeaderAndQueryAuth
+        | SigV4Error::SignedHeaderMissing(_)
+        | SigV4Error::PayloadHashMismatch
+        | SigV4Error::SignatureDoesNotMatch => ErrorCode::InvalidSignature,
     }
 }
 

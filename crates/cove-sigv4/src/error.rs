@@ -24,7 +24,6 @@ pub const MSG_UNRECOGNIZED_CLIENT: &str = "The security token included in the re
 /// Variants holding a `String` hold DynamoDB's complete message; [`SigV4Error::message`] is
 /// what goes on the wire, while `Display` may add detail meant only for logs.
 #[derive(Debug, thiserror::Error, Clone, PartialEq, Eq)]
-#[non_exhaustive]
 pub enum SigV4Error {
     /// No `Authorization` header, or one that does not start with `AWS4-`.
     #[error("{MSG_MISSING_TOKEN}")]
