@@ -117,14 +117,18 @@ impl Cove {
         self.child.wait().expect("wait");
     }
 
-    /// SIGTERM, then waits for a clean exit.
-    pub fn terminate(&mut self) -> ExitStatus {
+    /// Sends SIGTERM without waiting.
+    pub fn send_sigterm(&self) {
         let status = Command::new("kill")
             .arg("-TERM")
             .arg(self.child.id().to_string())
             .status()
             .expect("kill -TERM");
         assert!(status.success());
+    }
+
+    /// Waits up to ten seconds for the process to exit.
+    pub fn wait_exit(&mut self) -> ExitStatus {
         for _ in 0..200 {
             if let Some(status) = self.child.try_wait().expect("try_wait") {
                 return status;
@@ -132,6 +136,12 @@ impl Cove {
             std::thread::sleep(Duration::from_millis(50));
         }
         panic!("cove did not exit after SIGTERM; log:\n{}", self.log());
+    }
+
+    /// SIGTERM, then waits for a clean exit.
+    pub fn terminate(&mut self) -> ExitStatus {
+        self.send_sigterm();
+        self.wait_exit()
     }
 
     pub fn client(&self) -> Client {

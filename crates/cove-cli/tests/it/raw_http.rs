@@ -338,3 +338,34 @@ fn protocol_errors() {
     assert_eq!(health.status, 200);
     assert!(String::from_utf8_lossy(&health.body).starts_with("healthy"));
 }
+
+#[test]
+fn sigterm_lets_an_in_flight_request_finish() {
+    let dir = data_dir();
+    let mut cove = Cove::start(dir.path());
+    let request = ok_request(cove.addr, "ListTables", "{}");
+    // Send everything but the last byte of the body, so the request is in flight.
+    let mut stream = TcpStream::connect(cove.addr).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let (head, last) = request.split_at(request.len() - 1);
+    stream.write_all(head).unwrap();
+    std::thread::sleep(Duration::from_millis(200));
+    cove.send_sigterm();
+    // Wait until the server has begun shutting down, then finish the request.
+    for _ in 0..100 {
+        if cove.log().contains("shutting down") {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(cove.log().contains("shutting down"), "{}", cove.log());
+    let reply = exchange_on(&mut stream, last);
+    assert_eq!(reply.status, 200);
+    assert_eq!(reply.json(), serde_json::json!({"TableNames": []}));
+    assert!(cove.wait_exit().success(), "{}", cove.log());
+    assert!(cove.log().contains("storage closed"), "{}", cove.log());
+    // And nothing listens any more.
+    assert!(TcpStream::connect(cove.addr).is_err());
+}
