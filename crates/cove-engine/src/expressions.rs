@@ -12,6 +12,7 @@ use cove_wire::members::{
     AttributeUpdate, ComparisonOperator, ConditionMembers, ConditionalOperator, ExpectedCondition,
     Placeholders, UpdateAction,
 };
+use cove_wire::read::FilterMembers;
 
 use crate::{EngineError, Result};
 
@@ -74,6 +75,66 @@ pub(crate) fn prepare_write(
     };
     resolver.finish()?;
     Ok((condition, update))
+}
+
+/// The resolved expressions of a Query or Scan.
+pub(crate) struct ReadExpressions {
+    pub filter: Option<Condition>,
+    pub projection: Option<Projection>,
+    pub key_condition: Option<Condition>,
+}
+
+/// A Query's or Scan's filter, projection and key condition, resolved in DynamoDB's order
+/// (filter, projection, key condition), then the unused-placeholder checks across all.
+pub(crate) fn prepare_read(
+    filter: &FilterMembers,
+    projection_expression: Option<&str>,
+    attributes_to_get: Option<&[String]>,
+    key_condition_expression: Option<&str>,
+    placeholders: &Placeholders,
+) -> Result<ReadExpressions> {
+    let mut resolver = resolver(placeholders)?;
+    let filter = match (&filter.expression, &filter.legacy) {
+        (Some(text), _) => Some(resolver.condition(
+            cove_expr::ExpressionKind::Filter,
+            cove_expr::parse_filter(text)?,
+        )?),
+        (None, Some(legacy)) => {
+            let entries: Vec<(String, ExpectedCondition)> = legacy
+                .iter()
+                .map(|c| {
+                    (
+                        c.name.clone(),
+                        ExpectedCondition::Compare(c.operator, c.values.clone()),
+                    )
+                })
+                .collect();
+            legacy_condition(&entries, filter.conditional_operator)?
+        }
+        (None, None) => None,
+    };
+    let projection = match (projection_expression, attributes_to_get) {
+        (Some(text), _) => Some(Projection::Paths(
+            resolver
+                .projection(cove_expr::parse_projection(text)?)?
+                .paths,
+        )),
+        (None, Some(names)) => Some(Projection::Names(names.to_vec())),
+        (None, None) => None,
+    };
+    let key_condition = match key_condition_expression {
+        Some(text) => Some(resolver.condition(
+            cove_expr::ExpressionKind::KeyCondition,
+            cove_expr::parse_key_condition(text)?,
+        )?),
+        None => None,
+    };
+    resolver.finish()?;
+    Ok(ReadExpressions {
+        filter,
+        projection,
+        key_condition,
+    })
 }
 
 /// A read's projection, resolved.

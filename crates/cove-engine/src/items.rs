@@ -53,11 +53,11 @@ pub struct DeleteItemOutput {
     pub item_collection_key: Option<Item>,
 }
 
-fn resource_not_found() -> EngineError {
+pub(crate) fn resource_not_found() -> EngineError {
     EngineError::ResourceNotFound("Requested resource not found".into())
 }
 
-fn schema_mismatch() -> EngineError {
+pub(crate) fn schema_mismatch() -> EngineError {
     EngineError::Validation("The provided key element does not match the schema".into())
 }
 
@@ -67,12 +67,12 @@ fn write_units(size: usize) -> f64 {
 }
 
 /// Read units: 4 KB per unit, rounded up, at least one; eventually consistent reads cost half.
-fn read_units(size: usize, consistent: bool) -> f64 {
+pub(crate) fn read_units(size: usize, consistent: bool) -> f64 {
     let units = size.div_ceil(4096).max(1) as f64;
     if consistent { units } else { units / 2.0 }
 }
 
-fn empty_key_error(attr: &KeyAttribute, value: &AttributeValue) -> Option<EngineError> {
+pub(crate) fn empty_key_error(attr: &KeyAttribute, value: &AttributeValue) -> Option<EngineError> {
     let kind = match value {
         AttributeValue::S(s) if s.is_empty() => "string",
         AttributeValue::B(b) if b.is_empty() => "binary",
@@ -93,20 +93,21 @@ fn scalar_size(value: &AttributeValue) -> usize {
 }
 
 /// Builds the storage key of the item with these key attribute values.
-fn item_key(
+pub(crate) fn item_key(
     table: &Table,
     hash: &AttributeValue,
     range: Option<&AttributeValue>,
 ) -> Result<Vec<u8>> {
-    let mut k = keys::table_prefix(keys::ITEM, table.record.id);
-    key::encode_scalar(hash, &mut k)?;
+    let mut encoded_hash = Vec::with_capacity(32);
+    key::encode_scalar(hash, &mut encoded_hash)?;
+    let mut k = keys::partition_prefix(table.record.id, &encoded_hash);
     if let Some(range) = range {
         key::encode_scalar(range, &mut k)?;
     }
     Ok(k)
 }
 
-fn type_matches(ty: ScalarType, value: &AttributeValue) -> bool {
+pub(crate) fn type_matches(ty: ScalarType, value: &AttributeValue) -> bool {
     value.scalar_type() == Some(ty)
 }
 
@@ -137,7 +138,7 @@ fn key_of_item(table: &Table, item: &Item) -> Result<Vec<u8>> {
     item_key(table, values[0], values.get(1).copied())
 }
 
-fn check_key_sizes(table: &Table, values: &[&AttributeValue]) -> Result<()> {
+pub(crate) fn check_key_sizes(table: &Table, values: &[&AttributeValue]) -> Result<()> {
     if scalar_size(values[0]) > MAX_HASH_KEY_BYTES {
         return Err(EngineError::Validation(
             "One or more parameter values were invalid: Size of hashkey has exceeded the maximum size limit of2048 bytes".into(),
@@ -247,7 +248,7 @@ fn non_empty(item: Item) -> Option<Item> {
 }
 
 impl Engine {
-    fn live_table(&self, scope: &Scope, name: &str) -> Result<std::sync::Arc<Table>> {
+    pub(crate) fn live_table(&self, scope: &Scope, name: &str) -> Result<std::sync::Arc<Table>> {
         let name = self.resolve_name(scope, name)?;
         self.table(scope, name).ok_or_else(resource_not_found)
     }

@@ -10,6 +10,7 @@ mod credentials;
 mod expressions;
 mod items;
 mod keys;
+mod query;
 mod tables;
 
 use std::collections::HashMap;
@@ -21,6 +22,7 @@ use cove_types::Item;
 pub use catalog::Table;
 pub use credentials::{Credential, ROOT_PRINCIPAL};
 pub use items::{DeleteItemOutput, GetItemOutput, PutItemOutput, UpdateItemOutput};
+pub use query::ReadPage;
 
 /// The account and region a request acts in: the account of its principal and the region of
 /// its signing scope.
@@ -88,8 +90,12 @@ impl Engine {
     /// Opens the engine over `storage`, loading the catalog and credentials, and resumes the
     /// clean-up of tables deleted before a crash.
     pub fn open(storage: Storage) -> Result<Engine> {
-        keys::check_format(&storage)?;
+        let format = keys::check_format(&storage)?;
         let tables = catalog::load(&storage)?;
+        if format == keys::Format::NeedsMigration {
+            let live: Vec<Arc<Table>> = tables.values().cloned().collect();
+            keys::migrate(&storage, &live)?;
+        }
         let credentials = credentials::load(&storage)?;
         let engine = Engine {
             storage,

@@ -4,13 +4,16 @@
 
 use serde_json::{Map, Value, json};
 
-use cove_engine::{Engine, Scope};
+use cove_engine::{Engine, ReadPage, Scope};
 use cove_wire::Operation;
 use cove_wire::input::{
     CreateTableInput, DeleteItemInput, GetItemInput, ListTablesInput, PutItemInput,
-    UpdateItemInput, UpdateTableInput, decode_table_name,
+    ReturnConsumedCapacity, UpdateItemInput, UpdateTableInput, decode_table_name,
 };
-use cove_wire::output::{consumed_capacity_json, item_response, with_collection_metrics};
+use cove_wire::output::{
+    consumed_capacity_json, item_response, read_page_response, with_collection_metrics,
+};
+use cove_wire::read::{QueryInput, ScanInput};
 
 use crate::auth::Caller;
 use crate::error::Failure;
@@ -89,6 +92,16 @@ pub fn dispatch(
                 out.item_collection_key.as_ref(),
             ))
         }
+        Operation::Query => {
+            let input = QueryInput::decode(body)?;
+            let rcc = input.common.return_consumed_capacity;
+            Ok(page_response(engine.query(&scope, input)?, rcc))
+        }
+        Operation::Scan => {
+            let input = ScanInput::decode(body)?;
+            let rcc = input.common.return_consumed_capacity;
+            Ok(page_response(engine.scan(&scope, input)?, rcc))
+        }
         Operation::BatchExecuteStatement
         | Operation::BatchGetItem
         | Operation::BatchWriteItem
@@ -122,10 +135,8 @@ pub fn dispatch(
         | Operation::ListImports
         | Operation::ListTagsOfResource
         | Operation::PutResourcePolicy
-        | Operation::Query
         | Operation::RestoreTableFromBackup
         | Operation::RestoreTableToPointInTime
-        | Operation::Scan
         | Operation::TagResource
         | Operation::TransactGetItems
         | Operation::TransactWriteItems
@@ -138,4 +149,15 @@ pub fn dispatch(
         | Operation::UpdateTableReplicaAutoScaling
         | Operation::UpdateTimeToLive => Err(Failure::NotBuilt(op)),
     }
+}
+
+fn page_response(page: ReadPage, rcc: ReturnConsumedCapacity) -> Value {
+    let consumed = consumed_capacity_json(&page.table_name, rcc, page.consumed);
+    read_page_response(
+        page.items.as_deref(),
+        page.count,
+        page.scanned_count,
+        page.last_evaluated_key.as_ref(),
+        consumed,
+    )
 }

@@ -840,6 +840,19 @@ fn parse_return_values(rv: Option<&str>) -> ReturnValues {
     }
 }
 
+/// `TableName` with its constraints, for the other request modules.
+pub(crate) fn decode_table_member(obj: Obj<'_>, v: &mut Violations) -> Result<String, WireError> {
+    table_name(obj, v)
+}
+
+/// `ReturnConsumedCapacity` with its constraint, for the other request modules.
+pub(crate) fn decode_return_consumed_capacity(
+    obj: Obj<'_>,
+    v: &mut Violations,
+) -> Result<ReturnConsumedCapacity, WireError> {
+    return_consumed_capacity(obj, v)
+}
+
 /// PutItem and DeleteItem return the old item or nothing.
 fn write_return_values(rv: Option<String>) -> Result<ReturnValues, WireError> {
     match rv.as_deref() {

@@ -12,6 +12,7 @@ pub mod json;
 pub mod members;
 pub mod op;
 pub mod output;
+pub mod read;
 
 pub use error::{ErrorCode, WireError};
 pub use op::Operation;

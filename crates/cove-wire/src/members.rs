@@ -38,7 +38,7 @@ pub enum ComparisonOperator {
 }
 
 /// The enum values in the order DynamoDB lists them in its constraint message.
-const COMPARISON_OPERATORS: &[&str] = &[
+pub(crate) const COMPARISON_OPERATORS: &[&str] = &[
     "IN",
     "NULL",
     "BETWEEN",
@@ -55,7 +55,7 @@ const COMPARISON_OPERATORS: &[&str] = &[
 ];
 
 impl ComparisonOperator {
-    fn parse(s: &str) -> Option<ComparisonOperator> {
+    pub(crate) fn parse(s: &str) -> Option<ComparisonOperator> {
         Some(match s {
             "EQ" => ComparisonOperator::Eq,
             "NE" => ComparisonOperator::Ne,

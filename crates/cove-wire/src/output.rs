@@ -237,6 +237,33 @@ pub fn item_response(member: &str, item: Option<&Item>, consumed: Option<Value>)
     Value::Object(o)
 }
 
+/// Builds a Query or Scan response. `items` is `None` when only the count was asked for
+/// (`Select: COUNT`), and then the response has no `Items` member, as DynamoDB's has none.
+pub fn read_page_response(
+    items: Option<&[Item]>,
+    count: usize,
+    scanned_count: usize,
+    last_evaluated_key: Option<&Item>,
+    consumed: Option<Value>,
+) -> Value {
+    let mut o = Map::new();
+    if let Some(items) = items {
+        o.insert(
+            "Items".into(),
+            Value::Array(items.iter().map(encode_item).collect()),
+        );
+    }
+    o.insert("Count".into(), json!(count));
+    o.insert("ScannedCount".into(), json!(scanned_count));
+    if let Some(key) = last_evaluated_key {
+        o.insert("LastEvaluatedKey".into(), encode_item(key));
+    }
+    if let Some(c) = consumed {
+        o.insert("ConsumedCapacity".into(), c);
+    }
+    Value::Object(o)
+}
+
 /// Adds `ItemCollectionMetrics` to a write's response. Cove reports the smallest size
 /// range DynamoDB uses, 0 to 1 GB, as DynamoDB does for collections of that size.
 pub fn with_collection_metrics(mut response: Value, key: Option<&Item>) -> Value {

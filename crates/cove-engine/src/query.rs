@@ -1,0 +1,716 @@
+//! Query and Scan on a table: key conditions turned into one storage key range (so a Query
+//! reads only the items it returns, whatever the partition's size), filters applied after the
+//! read, projections, `Select`, `Limit`, the 1 MB page, paging with
+//! `ExclusiveStartKey`/`LastEvaluatedKey`, and parallel scans over bucket ranges.
+
+use std::ops::Bound;
+
+use cove_expr::{Comparator, Condition, Function, Operand, Path, PathElement, eval_condition};
+use cove_storage::{KeyRange, ReadView, ScanOptions, prefix_successor};
+use cove_types::value::item_size;
+use cove_types::{AttributeValue, Item, KeyAttribute, codec, key};
+use cove_wire::members::ComparisonOperator;
+use cove_wire::output::Consumed;
+use cove_wire::read::{LegacyCondition, QueryInput, ReadCommon, ScanInput, Select};
+
+use crate::catalog::Table;
+use crate::expressions::{self, Projection};
+use crate::items::{empty_key_error, item_key, read_units, schema_mismatch, type_matches};
+use crate::keys;
+use crate::{Engine, EngineError, Result, Scope};
+
+/// The most item data one page reads, as in DynamoDB.
+pub const MAX_PAGE_BYTES: usize = 1024 * 1024;
+
+/// How many entries one storage scan call fetches while a page fills.
+const CHUNK: usize = 256;
+
+/// One page of a Query or Scan.
+pub struct ReadPage {
+    pub table_name: String,
+    /// The items, or `None` when the caller asked only for the count.
+    pub items: Option<Vec<Item>>,
+    pub count: usize,
+    pub scanned_count: usize,
+    pub last_evaluated_key: Option<Item>,
+    pub consumed: Consumed,
+}
+
+fn invalid(msg: impl Into<String>) -> EngineError {
+    EngineError::Validation(msg.into())
+}
+
+/// A key condition on one attribute, in the legacy operator vocabulary both forms share.
+#[derive(Debug, Clone)]
+struct KeyTerm {
+    name: String,
+    operator: ComparisonOperator,
+    values: Vec<AttributeValue>,
+}
+
+/// Turns a resolved KeyConditionExpression into one term per attribute, with DynamoDB's
+/// errors for everything a key condition may not contain.
+fn key_terms_of(condition: &Condition, out: &mut Vec<KeyTerm>) -> Result<()> {
+    let single_path = |operands: &[&Operand]| -> Result<Option<(usize, String)>> {
+        let mut found = None;
+        for (i, operand) in operands.iter().enumerate() {
+            match operand {
+                Operand::Path(path) => {
+                    if found.is_some() {
+                        return Err(invalid(
+                            "Invalid condition in KeyConditionExpression: Multiple attribute names used in one condition",
+                        ));
+                    }
+                    found = Some((i, top_name(path)?));
+                }
+                Operand::Function(_) => {
+                    return Err(invalid(
+                        "KeyConditionExpressions cannot contain nested operations",
+                    ));
+                }
+                Operand::Value(_) => {}
+            }
+        }
+        Ok(found)
+    };
+    let literal = |operand: &Operand| -> Result<AttributeValue> {
+        match operand {
+            Operand::Value(cove_expr::Value::Literal(v)) => Ok(v.clone()),
+            _ => Err(EngineError::Internal(
+                "key condition operand is not a value".into(),
+            )),
+        }
+    };
+    let push = |out: &mut Vec<KeyTerm>, term: KeyTerm| -> Result<()> {
+        if out.iter().any(|t| t.name == term.name) {
+            return Err(invalid(
+                "KeyConditionExpressions must only contain one condition per key",
+            ));
+        }
+        out.push(term);
+        Ok(())
+    };
+    match condition {
+        Condition::And(a, b) => {
+            key_terms_of(a, out)?;
+            key_terms_of(b, out)
+        }
+        Condition::Or(..) => Err(invalid(
+            "Invalid operator used in KeyConditionExpression: OR",
+        )),
+        Condition::Not(_) => Err(invalid(
+            "Invalid operator used in KeyConditionExpression: NOT",
+        )),
+        Condition::In { .. } => Err(invalid(
+            "Invalid operator used in KeyConditionExpression: IN",
+        )),
+        Condition::Compare { op, left, right } => {
+            if *op == Comparator::Ne {
+                return Err(invalid(
+                    "Invalid operator used in KeyConditionExpression: <>",
+                ));
+            }
+            let Some((at, name)) = single_path(&[left, right])? else {
+                return Err(invalid(
+                    "Invalid condition in KeyConditionExpression: No key attribute specified",
+                ));
+            };
+            // `:v < k` is `k > :v`.
+            let (op, value) = if at == 0 {
+                (*op, literal(right)?)
+            } else {
+                let flipped = match op {
+                    Comparator::Lt => Comparator::Gt,
+                    Comparator::Le => Comparator::Ge,
+                    Comparator::Gt => Comparator::Lt,
+                    Comparator::Ge => Comparator::Le,
+                    other => *other,
+                };
+                (flipped, literal(left)?)
+            };
+            let operator = match op {
+                Comparator::Eq => ComparisonOperator::Eq,
+                Comparator::Lt => ComparisonOperator::Lt,
+                Comparator::Le => ComparisonOperator::Le,
+                Comparator::Gt => ComparisonOperator::Gt,
+                Comparator::Ge => ComparisonOperator::Ge,
+                Comparator::Ne => ComparisonOperator::Ne,
+            };
+            push(
+                out,
+                KeyTerm {
+                    name,
+                    operator,
+                    values: vec![value],
+                },
+            )
+        }
+        Condition::Between { value, low, high } => {
+            if !matches!(value, Operand::Path(_)) {
+                return Err(invalid(
+                    "Invalid condition in KeyConditionExpression: BETWEEN operator must have the key attribute as its first operand",
+                ));
+            }
+            let Some((_, name)) = single_path(&[value, low, high])? else {
+                return Err(invalid(
+                    "Invalid condition in KeyConditionExpression: No key attribute specified",
+                ));
+            };
+            push(
+                out,
+                KeyTerm {
+                    name,
+                    operator: ComparisonOperator::Between,
+                    values: vec![literal(low)?, literal(high)?],
+                },
+            )
+        }
+        Condition::Function(Function { name, args }) => {
+            if name != "begins_with" {
+                return Err(invalid(format!(
+                    "Invalid operator used in KeyConditionExpression: {name}"
+                )));
+            }
+            if !matches!(args.first(), Some(Operand::Path(_))) {
+                return Err(invalid(
+                    "Invalid condition in KeyConditionExpression: begins_with operator must have the key attribute as its first operand",
+                ));
+            }
+            let refs: Vec<&Operand> = args.iter().collect();
+            let Some((_, attr)) = single_path(&refs)? else {
+                return Err(invalid(
+                    "Invalid condition in KeyConditionExpression: No key attribute specified",
+                ));
+            };
+            let value = args
+                .get(1)
+                .map(literal)
+                .transpose()?
+                .ok_or_else(|| EngineError::Internal("begins_with without a prefix".into()))?;
+            push(
+                out,
+                KeyTerm {
+                    name: attr,
+                    operator: ComparisonOperator::BeginsWith,
+                    values: vec![value],
+                },
+            )
+        }
+    }
+}
+
+fn top_name(path: &Path) -> Result<String> {
+    match path.elements.as_slice() {
+        [PathElement::Name(name)] => Ok(name.clone()),
+        [PathElement::Name(_), ..] => Err(invalid(
+            "KeyConditionExpressions cannot have conditions on nested attributes",
+        )),
+        _ => Err(EngineError::Internal("unresolved key path".into())),
+    }
+}
+
+/// The top-level attributes a condition reads, in order of appearance.
+fn path_heads(condition: &Condition, out: &mut Vec<String>) {
+    fn operand(o: &Operand, out: &mut Vec<String>) {
+        match o {
+            Operand::Path(p) => {
+                if let Some(name) = p.top_level_name()
+                    && !out.iter().any(|n| n == name)
+                {
+                    out.push(name.to_owned());
+                }
+            }
+            Operand::Function(f) => f.args.iter().for_each(|a| operand(a, out)),
+            Operand::Value(_) => {}
+        }
+    }
+    match condition {
+        Condition::Compare { left, right, .. } => {
+            operand(left, out);
+            operand(right, out);
+        }
+        Condition::Between { value, low, high } => {
+            for o in [value, low, high] {
+                operand(o, out);
+            }
+        }
+        Condition::In { value, list } => {
+            operand(value, out);
+            list.iter().for_each(|o| operand(o, out));
+        }
+        Condition::Function(f) => f.args.iter().for_each(|a| operand(a, out)),
+        Condition::Not(c) => path_heads(c, out),
+        Condition::And(a, b) | Condition::Or(a, b) => {
+            path_heads(a, out);
+            path_heads(b, out);
+        }
+    }
+}
+
+/// The storage key range a Query reads: one partition, narrowed by the range-key term.
+struct QueryPlan {
+    hash: AttributeValue,
+    range_term: Option<KeyTerm>,
+    range: KeyRange,
+}
+
+fn key_attributes(table: &Table) -> impl Iterator<Item = &KeyAttribute> {
+    std::iter::once(&table.schema.hash).chain(table.schema.range.as_ref())
+}
+
+/// Checks the key terms against the schema, in DynamoDB's order, and plans the read.
+fn plan_query(table: &Table, terms: &[KeyTerm]) -> Result<QueryPlan> {
+    let has_range = table.schema.range.is_some();
+    for (i, attr) in key_attributes(table).enumerate() {
+        let is_hash = i == 0;
+        if is_hash && !has_range && terms.len() > 1 {
+            return Err(invalid("Query key condition not supported"));
+        }
+        let Some(term) = terms.iter().find(|t| t.name == attr.name) else {
+            if is_hash || terms.len() > 1 {
+                return Err(invalid(format!(
+                    "Query condition missed key schema element: {}",
+                    attr.name
+                )));
+            }
+            continue;
+        };
+        if matches!(
+            term.operator,
+            ComparisonOperator::Null
+                | ComparisonOperator::NotNull
+                | ComparisonOperator::Ne
+                | ComparisonOperator::Contains
+                | ComparisonOperator::NotContains
+                | ComparisonOperator::In
+        ) {
+            return Err(invalid(
+                "Attempted conditional constraint is not an indexable operation",
+            ));
+        }
+        if term.values.iter().any(|v| !type_matches(attr.ty, v)) {
+            return Err(invalid(
+                "One or more parameter values were invalid: Condition parameter type does not match schema type",
+            ));
+        }
+        if is_hash && term.operator != ComparisonOperator::Eq {
+            return Err(invalid("Query key condition not supported"));
+        }
+        for v in &term.values {
+            if let Some(err) = empty_key_error(attr, v) {
+                return Err(err);
+            }
+        }
+    }
+    let hash_term = terms
+        .iter()
+        .find(|t| t.name == table.schema.hash.name)
+        .ok_or_else(|| EngineError::Internal("hash term vanished".into()))?;
+    let hash = hash_term.values[0].clone();
+    let range_term = table
+        .schema
+        .range
+        .as_ref()
+        .and_then(|r| terms.iter().find(|t| t.name == r.name))
+        .cloned();
+    let mut encoded_hash = Vec::new();
+    key::encode_scalar(&hash, &mut encoded_hash)?;
+    let partition = keys::partition_prefix(table.record.id, &encoded_hash);
+    let with = |v: &AttributeValue| -> Result<Vec<u8>> {
+        let mut k = partition.clone();
+        key::encode_scalar(v, &mut k)?;
+        Ok(k)
+    };
+    let whole = KeyRange::prefix(&partition);
+    let range = match &range_term {
+        None => whole,
+        Some(term) => {
+            let v = &term.values[0];
+            match term.operator {
+                ComparisonOperator::Eq => KeyRange {
+                    start: Bound::Included(with(v)?),
+                    end: Bound::Included(with(v)?),
+                },
+                ComparisonOperator::Lt => KeyRange {
+                    start: whole.start,
+                    end: Bound::Excluded(with(v)?),
+                },
+                ComparisonOperator::Le => KeyRange {
+                    start: whole.start,
+                    end: Bound::Included(with(v)?),
+                },
+                ComparisonOperator::Gt => KeyRange {
+                    start: Bound::Excluded(with(v)?),
+                    end: whole.end,
+                },
+                ComparisonOperator::Ge => KeyRange {
+                    start: Bound::Included(with(v)?),
+                    end: whole.end,
+                },
+                ComparisonOperator::Between => KeyRange {
+                    start: Bound::Included(with(v)?),
+                    end: Bound::Included(with(&term.values[1])?),
+                },
+                ComparisonOperator::BeginsWith => {
+                    // A value's encoding without its two-byte terminator is a prefix of the
+                    // encoding of exactly the values that begin with it.
+                    let mut k = with(v)?;
+                    k.truncate(k.len().saturating_sub(2));
+                    KeyRange::prefix(&k)
+                }
+                _ => return Err(EngineError::Internal("unplanned key operator".into())),
+            }
+        }
+    };
+    Ok(QueryPlan {
+        hash,
+        range_term,
+        range,
+    })
+}
+
+/// Whether a range-key value satisfies the query's range term (for ExclusiveStartKey).
+fn satisfies(term: &KeyTerm, value: &AttributeValue) -> bool {
+    use std::cmp::Ordering::*;
+    let cmp = |b: &AttributeValue| cove_expr::compare_values(value, b);
+    let v = &term.values;
+    match term.operator {
+        ComparisonOperator::Eq => cmp(&v[0]) == Some(Equal),
+        ComparisonOperator::Lt => cmp(&v[0]) == Some(Less),
+        ComparisonOperator::Le => matches!(cmp(&v[0]), Some(Less | Equal)),
+        ComparisonOperator::Gt => cmp(&v[0]) == Some(Greater),
+        ComparisonOperator::Ge => matches!(cmp(&v[0]), Some(Greater | Equal)),
+        ComparisonOperator::Between => {
+            matches!(cmp(&v[0]), Some(Greater | Equal)) && matches!(cmp(&v[1]), Some(Less | Equal))
+        }
+        ComparisonOperator::BeginsWith => match (value, &v[0]) {
+            (AttributeValue::S(s), AttributeValue::S(p)) => s.starts_with(p.as_str()),
+            (AttributeValue::B(s), AttributeValue::B(p)) => s.starts_with(p),
+            _ => false,
+        },
+        _ => false,
+    }
+}
+
+/// Checks an `ExclusiveStartKey` names exactly the table's key, and returns its storage key.
+fn start_key(table: &Table, esk: &Item) -> Result<Vec<u8>> {
+    let invalid_key = || {
+        invalid(
+            "The provided starting key is invalid: The provided key element does not match the schema",
+        )
+    };
+    if esk.len() != key_attributes(table).count() {
+        return Err(invalid_key());
+    }
+    let mut values = Vec::with_capacity(2);
+    for attr in key_attributes(table) {
+        let v = esk.get(&attr.name).ok_or_else(invalid_key)?;
+        if !type_matches(attr.ty, v) {
+            return Err(invalid_key());
+        }
+        if let Some(EngineError::Validation(m)) = empty_key_error(attr, v) {
+            return Err(invalid(format!(
+                "The provided starting key is invalid: {m}"
+            )));
+        }
+        values.push(v);
+    }
+    item_key(table, values[0], values.get(1).copied()).map_err(|_| schema_mismatch())
+}
+
+/// The table's key attributes of an item, for LastEvaluatedKey.
+fn key_of(table: &Table, item: &Item) -> Item {
+    key_attributes(table)
+        .filter_map(|a| item.get(&a.name).map(|v| (a.name.clone(), v.clone())))
+        .collect()
+}
+
+/// What one page reads and keeps.
+struct PageSpec<'a> {
+    range: KeyRange,
+    reverse: bool,
+    limit: Option<usize>,
+    filter: Option<&'a Condition>,
+    projection: Option<&'a Projection>,
+    count_only: bool,
+}
+
+/// Reads one page from a snapshot: up to `limit` items or 1 MB, whichever comes first.
+/// Returns the page and the bytes it read.
+fn read_page(view: &dyn ReadView, table: &Table, spec: PageSpec<'_>) -> Result<(ReadPage, usize)> {
+    let mut range = spec.range;
+    let mut items = Vec::new();
+    let (mut count, mut scanned, mut bytes) = (0usize, 0usize, 0usize);
+    let mut last = None;
+    'page: loop {
+        let want = spec
+            .limit
+            .map_or(CHUNK, |l| (l - scanned).min(CHUNK))
+            .max(1);
+        let entries = view.scan(
+            &range,
+            ScanOptions {
+                reverse: spec.reverse,
+                limit: Some(want),
+            },
+        )?;
+        let exhausted = entries.len() < want;
+        let mut last_key = None;
+        for (storage_key, value) in entries {
+            let item = codec::decode_item(&value)?;
+            scanned += 1;
+            bytes += item_size(&item);
+            let keep = match spec.filter {
+                Some(filter) => eval_condition(filter, &item)?,
+                None => true,
+            };
+            let full = spec.limit == Some(scanned) || bytes >= MAX_PAGE_BYTES;
+            if full {
+                last = Some(key_of(table, &item));
+            }
+            if keep {
+                count += 1;
+                if !spec.count_only {
+                    items.push(match spec.projection {
+                        Some(p) => p.apply(item),
+                        None => item,
+                    });
+                }
+            }
+            if full {
+                break 'page;
+            }
+            last_key = Some(storage_key);
+        }
+        if exhausted {
+            break;
+        }
+        // Continue after the last key read, in the direction of the scan.
+        if let Some(k) = last_key {
+            if spec.reverse {
+                range.end = Bound::Excluded(k);
+            } else {
+                range.start = Bound::Excluded(k);
+            }
+        }
+    }
+    let page = ReadPage {
+        table_name: String::new(),
+        items: (!spec.count_only).then_some(items),
+        count,
+        scanned_count: scanned,
+        last_evaluated_key: last,
+        consumed: Consumed {
+            read_units: 0.0,
+            write_units: 0.0,
+        },
+    };
+    Ok((page, bytes))
+}
+
+/// Refuses what Cove cannot honour yet on a secondary index, after checking the index exists.
+fn refuse_index(table: &Table, index_name: Option<&str>, has_start_key: bool) -> Result<()> {
+    let Some(name) = index_name else {
+        return Ok(());
+    };
+    let exists = table
+        .record
+        .local_secondary_indexes
+        .iter()
+        .chain(&table.record.global_secondary_indexes)
+        .any(|i| i.name == name);
+    if !exists {
+        if has_start_key {
+            return Err(invalid("The provided starting key is invalid"));
+        }
+        return Err(invalid(format!(
+            "The table does not have the specified index: {name}"
+        )));
+    }
+    Err(invalid(format!(
+        "Cove does not yet maintain secondary indexes, so it cannot read index {name}; query the table instead"
+    )))
+}
+
+impl Engine {
+    pub fn query(&self, scope: &Scope, input: QueryInput) -> Result<ReadPage> {
+        let common = &input.common;
+        let table = self.live_table(scope, &common.table_name)?;
+        refuse_index(
+            &table,
+            common.index_name.as_deref(),
+            common.exclusive_start_key.is_some(),
+        )?;
+        let exprs = expressions::prepare_read(
+            &common.filter,
+            common.projection_expression.as_deref(),
+            common.attributes_to_get.as_deref(),
+            input.key_condition_expression.as_deref(),
+            &common.placeholders,
+        )?;
+        let mut terms = Vec::new();
+        match (&exprs.key_condition, &input.key_conditions) {
+            (Some(condition), _) => key_terms_of(condition, &mut terms)?,
+            (None, Some(legacy)) => {
+                terms.extend(legacy.iter().map(|c: &LegacyCondition| KeyTerm {
+                    name: c.name.clone(),
+                    operator: c.operator,
+                    values: c.values.clone(),
+                }))
+            }
+            (None, None) => {}
+        }
+        let plan = plan_query(&table, &terms)?;
+        let mut range = plan.range;
+        if let Some(esk) = &common.exclusive_start_key {
+            let storage_key = start_key(&table, esk)?;
+            let hash_matches = esk.get(&table.schema.hash.name) == Some(&plan.hash);
+            match (&plan.range_term, &table.schema.range) {
+                (Some(term), Some(range_attr)) => {
+                    let in_range = esk
+                        .get(&range_attr.name)
+                        .is_some_and(|v| satisfies(term, v));
+                    if !in_range {
+                        return Err(invalid(
+                            "The provided starting key does not match the range key predicate",
+                        ));
+                    }
+                    if !hash_matches {
+                        return Err(invalid(
+                            "The query can return at most one row and cannot be restarted",
+                        ));
+                    }
+                }
+                _ if !hash_matches => {
+                    return Err(invalid(
+                        "The provided starting key is outside query boundaries based on provided conditions",
+                    ));
+                }
+                _ => {}
+            }
+            if input.scan_index_forward {
+                range.start = Bound::Excluded(storage_key);
+            } else {
+                range.end = Bound::Excluded(storage_key);
+            }
+        }
+        // A Query's filter may not touch the key it reads by.
+        let filter_heads: Vec<String> = match (&common.filter.expression, &common.filter.legacy) {
+            (Some(_), _) => {
+                let mut heads = Vec::new();
+                if let Some(f) = &exprs.filter {
+                    path_heads(f, &mut heads);
+                }
+                heads
+            }
+            (None, Some(legacy)) => legacy.iter().map(|c| c.name.clone()).collect(),
+            (None, None) => Vec::new(),
+        };
+        let member = if common.filter.expression.is_some() {
+            "Filter Expression"
+        } else {
+            "QueryFilter"
+        };
+        for attr in key_attributes(&table) {
+            if filter_heads.contains(&attr.name) {
+                return Err(invalid(format!(
+                    "{member} can only contain non-primary key attributes: Primary key attribute: {}",
+                    attr.name
+                )));
+            }
+        }
+        let count_only = common.select == Some(Select::Count);
+        let view = self.storage.snapshot()?;
+        let page = read_page(
+            view.as_ref(),
+            &table,
+            PageSpec {
+                range,
+                reverse: !input.scan_index_forward,
+                limit: common.limit,
+                filter: exprs.filter.as_ref(),
+                projection: exprs.projection.as_ref(),
+                count_only,
+            },
+        )?;
+        Ok(finish_page(page, common))
+    }
+
+    pub fn scan(&self, scope: &Scope, input: ScanInput) -> Result<ReadPage> {
+        let common = &input.common;
+        let table = self.live_table(scope, &common.table_name)?;
+        refuse_index(
+            &table,
+            common.index_name.as_deref(),
+            common.exclusive_start_key.is_some(),
+        )?;
+        let exprs = expressions::prepare_read(
+            &common.filter,
+            common.projection_expression.as_deref(),
+            common.attributes_to_get.as_deref(),
+            None,
+            &common.placeholders,
+        )?;
+        let table_items = keys::table_prefix(keys::ITEM, table.record.id);
+        let bucket_key = |bucket: u32| -> Bound<Vec<u8>> {
+            if bucket >= keys::BUCKETS {
+                return match prefix_successor(&table_items) {
+                    Some(end) => Bound::Excluded(end),
+                    None => Bound::Unbounded,
+                };
+            }
+            let mut k = table_items.clone();
+            k.extend_from_slice(&(bucket as u16).to_be_bytes());
+            Bound::Excluded(k)
+        };
+        let (first, end) = match input.segment {
+            Some((s, t)) => (keys::segment_start(s, t), keys::segment_start(s + 1, t)),
+            None => (0, keys::BUCKETS),
+        };
+        let start = match bucket_key(first) {
+            Bound::Excluded(k) if first < keys::BUCKETS => Bound::Included(k),
+            other => other,
+        };
+        let mut range = KeyRange {
+            start,
+            end: bucket_key(end),
+        };
+        if let Some(esk) = &common.exclusive_start_key {
+            let storage_key = start_key(&table, esk)?;
+            if let Some((s, t)) = input.segment
+                && !range.contains(&storage_key)
+            {
+                return Err(invalid(format!(
+                    "The provided starting key is invalid: Invalid ExclusiveStartKey. Please use ExclusiveStartKey with correct Segment. TotalSegments: {t} Segment: {s}"
+                )));
+            }
+            range.start = Bound::Excluded(storage_key);
+        }
+        let count_only = common.select == Some(Select::Count);
+        let view = self.storage.snapshot()?;
+        let page = read_page(
+            view.as_ref(),
+            &table,
+            PageSpec {
+                range,
+                reverse: false,
+                limit: common.limit,
+                filter: exprs.filter.as_ref(),
+                projection: exprs.projection.as_ref(),
+                count_only,
+            },
+        )?;
+        Ok(finish_page(page, common))
+    }
+}
+
+/// Names the page and prices it: the bytes read, rounded up to 4 KB read units once for the
+/// whole page (halved for eventually consistent reads), as DynamoDB charges a Query or Scan.
+fn finish_page((mut page, bytes): (ReadPage, usize), common: &ReadCommon) -> ReadPage {
+    page.table_name = common.table_name.clone();
+    page.consumed = Consumed {
+        read_units: read_units(bytes, common.consistent_read),
+        write_units: 0.0,
+    };
+    page
+}
