@@ -713,7 +713,7 @@ async fn query_errors_are_dynamodbs() {
         "KeyConditionExpressions must only contain one condition per key"
     );
     assert_eq!(
-        query_error(&client, "pk > :p", None, v(&[p.clone()])).await,
+        query_error(&client, "pk > :p", None, v(std::slice::from_ref(&p))).await,
         "Query key condition not supported"
     );
     assert_eq!(
@@ -731,7 +731,7 @@ async fn query_errors_are_dynamodbs() {
             &client,
             "pk = :p AND attribute_exists(sk)",
             None,
-            v(&[p.clone()])
+            v(std::slice::from_ref(&p))
         )
         .await,
         "Invalid operator used in KeyConditionExpression: attribute_exists"
