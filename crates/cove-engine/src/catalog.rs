@@ -13,6 +13,7 @@ use cove_wire::input::{
 };
 use cove_wire::output::{IndexDescription, TableDescription, ThroughputDescription};
 
+use crate::indexes::{Index, IndexProjection};
 use crate::keys;
 use crate::{EngineError, Result};
 
@@ -25,6 +26,10 @@ pub const TABLE_RECORD_VERSION: u32 = 1;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct IndexRecord {
+    /// The index's id within its table, part of its entries' keys. Records written before
+    /// Cove maintained indexes have none; [`crate::Engine::open`] assigns one and backfills.
+    #[serde(default)]
+    pub id: Option<u8>,
     pub name: String,
     /// (attribute name, "HASH" | "RANGE").
     pub key_schema: Vec<(String, String)>,
@@ -64,11 +69,13 @@ pub struct TableRecord {
     pub tags: Vec<(String, String)>,
 }
 
-/// A live table: its record plus the key schema derived from it.
+/// A live table: its record plus the key schemas derived from it.
 #[derive(Debug, Clone)]
 pub struct Table {
     pub record: TableRecord,
     pub schema: KeySchema,
+    /// The secondary indexes that have ids (all of them, once the engine is open).
+    pub indexes: Vec<Index>,
 }
 
 impl TableRecord {
@@ -129,9 +136,45 @@ impl Table {
             }),
             None => None,
         };
+        let mut indexes = Vec::new();
+        let kinds = record
+            .local_secondary_indexes
+            .iter()
+            .map(|ix| (ix, false))
+            .chain(record.global_secondary_indexes.iter().map(|ix| (ix, true)));
+        for (ix, global) in kinds {
+            let Some(id) = ix.id else { continue };
+            let attr = |kind: &str| -> Result<Option<KeyAttribute>> {
+                match ix.key_schema.iter().find(|(_, t)| t == kind) {
+                    Some((name, _)) => Ok(Some(KeyAttribute {
+                        name: name.clone(),
+                        ty: type_of(name)?,
+                    })),
+                    None => Ok(None),
+                }
+            };
+            let hash = attr("HASH")?.ok_or_else(|| {
+                EngineError::Corrupt(format!("index {} without a hash key", ix.name))
+            })?;
+            indexes.push(Index {
+                id,
+                name: ix.name.clone(),
+                global,
+                schema: KeySchema {
+                    hash,
+                    range: attr("RANGE")?,
+                },
+                projection: match ix.projection_type.as_str() {
+                    "ALL" => IndexProjection::All,
+                    "INCLUDE" => IndexProjection::Include(ix.non_key_attributes.clone()),
+                    _ => IndexProjection::KeysOnly,
+                },
+            });
+        }
         Ok(Table {
             schema: KeySchema { hash, range },
             record,
+            indexes,
         })
     }
 
@@ -151,12 +194,19 @@ impl Table {
         }
     }
 
-    /// Renders DescribeTable's view of the table with the given status and counts.
+    /// The index called `name`, if the table has one.
+    pub fn index(&self, name: &str) -> Option<&Index> {
+        self.indexes.iter().find(|i| i.name == name)
+    }
+
+    /// Renders DescribeTable's view of the table with the given status and counts;
+    /// `index_stats` gives each index's (ItemCount, IndexSizeBytes).
     pub fn describe(
         &self,
         status: &'static str,
         item_count: i64,
         size_bytes: i64,
+        index_stats: &dyn Fn(&str) -> (i64, i64),
     ) -> TableDescription {
         let r = &self.record;
         let arn = r.arn();
@@ -172,25 +222,27 @@ impl Table {
                 })
                 .collect()
         };
-        let index = |ix: &IndexRecord, global: bool| IndexDescription {
-            name: ix.name.clone(),
-            arn: format!("{arn}/index/{}", ix.name),
-            key_schema: key_schema(&ix.key_schema),
-            projection: Projection {
-                projection_type: ix.projection_type.clone(),
-                non_key_attributes: ix.non_key_attributes.clone(),
-            },
-            status: global.then_some("ACTIVE"),
-            throughput: global.then(|| ThroughputDescription {
-                read: ix.read.unwrap_or(0),
-                write: ix.write.unwrap_or(0),
-                decreases_today: 0,
-                last_increase: None,
-                last_decrease: None,
-            }),
-            // Index maintenance arrives with Query and indexes; until then indexes are empty.
-            item_count: 0,
-            size_bytes: 0,
+        let index = |ix: &IndexRecord, global: bool| {
+            let (item_count, size_bytes) = index_stats(&ix.name);
+            IndexDescription {
+                name: ix.name.clone(),
+                arn: format!("{arn}/index/{}", ix.name),
+                key_schema: key_schema(&ix.key_schema),
+                projection: Projection {
+                    projection_type: ix.projection_type.clone(),
+                    non_key_attributes: ix.non_key_attributes.clone(),
+                },
+                status: global.then_some("ACTIVE"),
+                throughput: global.then(|| ThroughputDescription {
+                    read: ix.read.unwrap_or(0),
+                    write: ix.write.unwrap_or(0),
+                    decreases_today: 0,
+                    last_increase: None,
+                    last_decrease: None,
+                }),
+                item_count,
+                size_bytes,
+            }
         };
         TableDescription {
             name: r.name.clone(),

@@ -33,6 +33,17 @@ pub(crate) enum Projection {
 }
 
 impl Projection {
+    /// The top-level attributes the projection keeps.
+    pub(crate) fn top_level_names(&self) -> Vec<String> {
+        match self {
+            Projection::Paths(paths) => paths
+                .iter()
+                .filter_map(|p| p.top_level_name().map(str::to_owned))
+                .collect(),
+            Projection::Names(names) => names.clone(),
+        }
+    }
+
     pub(crate) fn apply(&self, item: Item) -> Item {
         match self {
             Projection::Paths(paths) => cove_expr::project(paths, &item),

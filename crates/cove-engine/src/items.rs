@@ -1,6 +1,8 @@
 //! Single-item reads and writes: PutItem, GetItem, UpdateItem and DeleteItem, with DynamoDB's
 //! key validation, conditions, item limits, ReturnValues and capacity-unit arithmetic.
 
+use std::sync::Arc;
+
 use cove_expr::{Condition, Update, apply_update, eval_condition};
 use cove_storage::{AbortError, ReadView, WriteBatch};
 use cove_types::value::{MAX_ITEM_SIZE, item_size, validate_item};
@@ -12,6 +14,7 @@ use cove_wire::output::Consumed;
 
 use crate::catalog::Table;
 use crate::expressions;
+use crate::indexes;
 use crate::keys;
 use crate::tables::{abort, decode_stats, encode_stats, unabort};
 use crate::{Engine, EngineError, Result, Scope};
@@ -248,7 +251,7 @@ fn non_empty(item: Item) -> Option<Item> {
 }
 
 impl Engine {
-    pub(crate) fn live_table(&self, scope: &Scope, name: &str) -> Result<std::sync::Arc<Table>> {
+    pub(crate) fn live_table(&self, scope: &Scope, name: &str) -> Result<Arc<Table>> {
         let name = self.resolve_name(scope, name)?;
         self.table(scope, name).ok_or_else(resource_not_found)
     }
@@ -259,10 +262,13 @@ impl Engine {
         let storage_key = key_of_item(&table, &input.item)?;
         let (condition, _) =
             expressions::prepare_write(&input.condition, None, None, &input.placeholders)?;
+        indexes::check_item(&table, &input.item)?;
         let new_size = item_size(&input.item);
         let encoded = codec::encode_item(&input.item);
         let stats_key = keys::table_prefix(keys::STATS, table.record.id);
         let old_on_failure = input.return_old_on_failure;
+        // Only tables with indexes need the new item inside the transaction.
+        let indexed = (!table.indexes.is_empty()).then(|| (Arc::clone(&table), input.item.clone()));
         let old = self
             .storage
             .transact_with(move |view| {
@@ -276,6 +282,9 @@ impl Engine {
                 let mut batch = WriteBatch::new();
                 batch.put(storage_key, encoded);
                 batch.put(stats_key, encode_stats(count, size));
+                if let Some((table, item)) = &indexed {
+                    indexes::maintain(view, &mut batch, table, old.as_ref(), Some(item))?;
+                }
                 Ok((batch, old))
             })
             .map_err(unabort)?;
@@ -335,6 +344,7 @@ impl Engine {
             expressions::prepare_write(&input.condition, None, None, &input.placeholders)?;
         let stats_key = keys::table_prefix(keys::STATS, table.record.id);
         let old_on_failure = input.return_old_on_failure;
+        let tbl = Arc::clone(&table);
         let old = self
             .storage
             .transact_with(move |view| {
@@ -349,6 +359,7 @@ impl Engine {
                     stats_key,
                     encode_stats(count - 1, size - item_size(&old) as i64),
                 );
+                indexes::maintain(view, &mut batch, &tbl, Some(&old), None)?;
                 Ok((batch, Some(old)))
             })
             .map_err(unabort)?;
@@ -391,6 +402,7 @@ impl Engine {
         let item_collection_key =
             collection_key(&table, input.return_item_collection_metrics, &input.key);
         let key_item = input.key;
+        let tbl = Arc::clone(&table);
         let (old, new, updated_paths) = self
             .storage
             .transact_with(move |view| {
@@ -418,6 +430,7 @@ impl Engine {
                 let mut batch = WriteBatch::new();
                 batch.put(storage_key, codec::encode_item(&new));
                 batch.put(stats_key, encode_stats(count, size));
+                indexes::maintain(view, &mut batch, &tbl, old.as_ref(), Some(&new))?;
                 Ok((batch, (old, new, paths)))
             })
             .map_err(unabort)?;

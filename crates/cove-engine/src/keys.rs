@@ -10,6 +10,8 @@
 //! | `0x03` | table id (u64 BE) | item count and size (two i64 BE) |
 //! | `0x04` | table id (u64 BE) | tombstone of a deleted table still being purged |
 //! | `0x05` | access key id | credential record (JSON, versioned) |
+//! | `0x06` | table id (u64 BE), index id (u8), bucket (u16 BE), index key, table key | projected item (cove-types codec) |
+//! | `0x07` | table id (u64 BE), index id (u8) | index item count and size (two i64 BE) |
 //!
 //! The bucket is [`partition_bucket`] of the encoded hash key. It spreads partitions over
 //! 65 536 buckets the way DynamoDB spreads them over its partitions, so a Scan segment is one
@@ -32,6 +34,8 @@ pub const ITEM: u8 = 0x02;
 pub const STATS: u8 = 0x03;
 pub const TOMBSTONE: u8 = 0x04;
 pub const CREDENTIAL: u8 = 0x05;
+pub const INDEX: u8 = 0x06;
+pub const INDEX_STATS: u8 = 0x07;
 
 /// The keyspace format this build writes and reads.
 pub const FORMAT_VERSION: u8 = 2;

@@ -8,6 +8,7 @@
 mod catalog;
 mod credentials;
 mod expressions;
+mod indexes;
 mod items;
 mod keys;
 mod query;
@@ -91,11 +92,12 @@ impl Engine {
     /// clean-up of tables deleted before a crash.
     pub fn open(storage: Storage) -> Result<Engine> {
         let format = keys::check_format(&storage)?;
-        let tables = catalog::load(&storage)?;
+        let mut tables = catalog::load(&storage)?;
         if format == keys::Format::NeedsMigration {
             let live: Vec<Arc<Table>> = tables.values().cloned().collect();
             keys::migrate(&storage, &live)?;
         }
+        indexes::adopt_unmaintained(&storage, &mut tables)?;
         let credentials = credentials::load(&storage)?;
         let engine = Engine {
             storage,

@@ -8,13 +8,14 @@ use std::ops::Bound;
 use cove_expr::{Comparator, Condition, Function, Operand, Path, PathElement, eval_condition};
 use cove_storage::{KeyRange, ReadView, ScanOptions, prefix_successor};
 use cove_types::value::item_size;
-use cove_types::{AttributeValue, Item, KeyAttribute, codec, key};
+use cove_types::{AttributeValue, Item, KeyAttribute, KeySchema, codec, key};
 use cove_wire::members::ComparisonOperator;
 use cove_wire::output::Consumed;
 use cove_wire::read::{LegacyCondition, QueryInput, ReadCommon, ScanInput, Select};
 
 use crate::catalog::Table;
 use crate::expressions::{self, Projection};
+use crate::indexes::{Index, IndexProjection};
 use crate::items::{empty_key_error, item_key, read_units, schema_mismatch, type_matches};
 use crate::keys;
 use crate::{Engine, EngineError, Result, Scope};
@@ -254,14 +255,135 @@ struct QueryPlan {
     range: KeyRange,
 }
 
-fn key_attributes(table: &Table) -> impl Iterator<Item = &KeyAttribute> {
-    std::iter::once(&table.schema.hash).chain(table.schema.range.as_ref())
+fn key_attributes(schema: &KeySchema) -> impl Iterator<Item = &KeyAttribute> {
+    std::iter::once(&schema.hash).chain(schema.range.as_ref())
+}
+
+/// What a read goes over: the table itself or one of its indexes.
+struct Target<'a> {
+    table: &'a Table,
+    index: Option<&'a Index>,
+}
+
+impl Target<'_> {
+    fn schema(&self) -> &KeySchema {
+        self.index.map_or(&self.table.schema, |i| &i.schema)
+    }
+
+    /// The storage prefix of everything the target holds.
+    fn prefix(&self) -> Vec<u8> {
+        match self.index {
+            Some(index) => index.prefix(self.table.record.id),
+            None => keys::table_prefix(keys::ITEM, self.table.record.id),
+        }
+    }
+
+    fn partition_prefix(&self, encoded_hash: &[u8]) -> Vec<u8> {
+        match self.index {
+            Some(index) => index.partition_prefix(self.table.record.id, encoded_hash),
+            None => keys::partition_prefix(self.table.record.id, encoded_hash),
+        }
+    }
+
+    /// The attributes of LastEvaluatedKey: the table's key, then the index's.
+    fn start_key_attributes(&self) -> Vec<&KeyAttribute> {
+        let mut attrs: Vec<&KeyAttribute> = key_attributes(&self.table.schema).collect();
+        if let Some(index) = self.index {
+            for a in key_attributes(&index.schema) {
+                if !attrs.iter().any(|x| x.name == a.name) {
+                    attrs.push(a);
+                }
+            }
+        }
+        attrs
+    }
+
+    fn last_key(&self, item: &Item) -> Item {
+        self.start_key_attributes()
+            .into_iter()
+            .filter_map(|a| item.get(&a.name).map(|v| (a.name.clone(), v.clone())))
+            .collect()
+    }
+
+    /// Checks an `ExclusiveStartKey` and returns the storage key it stands for.
+    fn start_key(&self, esk: &Item) -> Result<Vec<u8>> {
+        let Some(index) = self.index else {
+            return start_key(self.table, esk);
+        };
+        let attrs = self.start_key_attributes();
+        let invalid_start = || invalid("The provided starting key is invalid");
+        if esk.len() != attrs.len() {
+            return Err(invalid_start());
+        }
+        for a in &attrs {
+            let v = esk.get(&a.name).ok_or_else(invalid_start)?;
+            if !type_matches(a.ty, v) {
+                return Err(invalid_start());
+            }
+        }
+        let table_part: Item = key_attributes(&self.table.schema)
+            .filter_map(|a| esk.get(&a.name).map(|v| (a.name.clone(), v.clone())))
+            .collect();
+        start_key(self.table, &table_part)?;
+        match index.entry(self.table, esk) {
+            Ok(Some((k, _))) => Ok(k),
+            _ => Err(invalid_start()),
+        }
+    }
+}
+
+/// Finds the index a read names and applies DynamoDB's rules on reading it.
+/// Returns the target and whether each entry must be completed from the base item (a
+/// local index asked for attributes it does not project, which DynamoDB fetches).
+fn resolve_target<'a>(
+    table: &'a Table,
+    common: &ReadCommon,
+    projection: Option<&Projection>,
+) -> Result<(Target<'a>, bool)> {
+    let Some(name) = common.index_name.as_deref() else {
+        return Ok((Target { table, index: None }, false));
+    };
+    let Some(index) = table.index(name) else {
+        if common.exclusive_start_key.is_some() {
+            return Err(invalid("The provided starting key is invalid"));
+        }
+        return Err(invalid(format!(
+            "The table does not have the specified index: {name}"
+        )));
+    };
+    if index.global && common.consistent_read {
+        return Err(invalid(
+            "Consistent reads are not supported on global secondary indexes",
+        ));
+    }
+    let all_projected = index.projection == IndexProjection::All;
+    if common.select == Some(Select::AllAttributes) && index.global && !all_projected {
+        return Err(invalid(format!(
+            "One or more parameter values were invalid: Select type ALL_ATTRIBUTES is not supported for global secondary index {name} because its projection type is not ALL"
+        )));
+    }
+    let wants_more = match projection {
+        Some(p) => p
+            .top_level_names()
+            .iter()
+            .any(|n| !index.projects(table, n)),
+        None => common.select == Some(Select::AllAttributes),
+    };
+    let fetch = !index.global && !all_projected && wants_more;
+    Ok((
+        Target {
+            table,
+            index: Some(index),
+        },
+        fetch,
+    ))
 }
 
 /// Checks the key terms against the schema, in DynamoDB's order, and plans the read.
-fn plan_query(table: &Table, terms: &[KeyTerm]) -> Result<QueryPlan> {
-    let has_range = table.schema.range.is_some();
-    for (i, attr) in key_attributes(table).enumerate() {
+fn plan_query(target: &Target<'_>, terms: &[KeyTerm]) -> Result<QueryPlan> {
+    let schema = target.schema();
+    let has_range = schema.range.is_some();
+    for (i, attr) in key_attributes(schema).enumerate() {
         let is_hash = i == 0;
         if is_hash && !has_range && terms.len() > 1 {
             return Err(invalid("Query key condition not supported"));
@@ -304,18 +426,17 @@ fn plan_query(table: &Table, terms: &[KeyTerm]) -> Result<QueryPlan> {
     }
     let hash_term = terms
         .iter()
-        .find(|t| t.name == table.schema.hash.name)
+        .find(|t| t.name == schema.hash.name)
         .ok_or_else(|| EngineError::Internal("hash term vanished".into()))?;
     let hash = hash_term.values[0].clone();
-    let range_term = table
-        .schema
+    let range_term = schema
         .range
         .as_ref()
         .and_then(|r| terms.iter().find(|t| t.name == r.name))
         .cloned();
     let mut encoded_hash = Vec::new();
     key::encode_scalar(&hash, &mut encoded_hash)?;
-    let partition = keys::partition_prefix(table.record.id, &encoded_hash);
+    let partition = target.partition_prefix(&encoded_hash);
     let with = |v: &AttributeValue| -> Result<Vec<u8>> {
         let mut k = partition.clone();
         key::encode_scalar(v, &mut k)?;
@@ -327,20 +448,23 @@ fn plan_query(table: &Table, terms: &[KeyTerm]) -> Result<QueryPlan> {
         Some(term) => {
             let v = &term.values[0];
             match term.operator {
-                ComparisonOperator::Eq => KeyRange {
-                    start: Bound::Included(with(v)?),
-                    end: Bound::Included(with(v)?),
-                },
+                // Index entries continue past the range key with the table key, so "equal
+                // to v" is every key that starts with v's encoding, and "after v" starts at
+                // the first key past all of those.
+                ComparisonOperator::Eq => KeyRange::prefix(&with(v)?),
                 ComparisonOperator::Lt => KeyRange {
                     start: whole.start,
                     end: Bound::Excluded(with(v)?),
                 },
                 ComparisonOperator::Le => KeyRange {
                     start: whole.start,
-                    end: Bound::Included(with(v)?),
+                    end: past(with(v)?),
                 },
                 ComparisonOperator::Gt => KeyRange {
-                    start: Bound::Excluded(with(v)?),
+                    start: match past(with(v)?) {
+                        Bound::Excluded(k) => Bound::Included(k),
+                        _ => return Ok(empty_plan(hash, range_term)),
+                    },
                     end: whole.end,
                 },
                 ComparisonOperator::Ge => KeyRange {
@@ -349,7 +473,7 @@ fn plan_query(table: &Table, terms: &[KeyTerm]) -> Result<QueryPlan> {
                 },
                 ComparisonOperator::Between => KeyRange {
                     start: Bound::Included(with(v)?),
-                    end: Bound::Included(with(&term.values[1])?),
+                    end: past(with(&term.values[1])?),
                 },
                 ComparisonOperator::BeginsWith => {
                     // A value's encoding without its two-byte terminator is a prefix of the
@@ -367,6 +491,26 @@ fn plan_query(table: &Table, terms: &[KeyTerm]) -> Result<QueryPlan> {
         range_term,
         range,
     })
+}
+
+/// The bound just past every key that starts with `k`.
+fn past(k: Vec<u8>) -> Bound<Vec<u8>> {
+    match prefix_successor(&k) {
+        Some(next) => Bound::Excluded(next),
+        None => Bound::Unbounded,
+    }
+}
+
+/// A plan that reads nothing.
+fn empty_plan(hash: AttributeValue, range_term: Option<KeyTerm>) -> QueryPlan {
+    QueryPlan {
+        hash,
+        range_term,
+        range: KeyRange {
+            start: Bound::Excluded(Vec::new()),
+            end: Bound::Excluded(Vec::new()),
+        },
+    }
 }
 
 /// Whether a range-key value satisfies the query's range term (for ExclusiveStartKey).
@@ -399,11 +543,11 @@ fn start_key(table: &Table, esk: &Item) -> Result<Vec<u8>> {
             "The provided starting key is invalid: The provided key element does not match the schema",
         )
     };
-    if esk.len() != key_attributes(table).count() {
+    if esk.len() != key_attributes(&table.schema).count() {
         return Err(invalid_key());
     }
     let mut values = Vec::with_capacity(2);
-    for attr in key_attributes(table) {
+    for attr in key_attributes(&table.schema) {
         let v = esk.get(&attr.name).ok_or_else(invalid_key)?;
         if !type_matches(attr.ty, v) {
             return Err(invalid_key());
@@ -418,13 +562,6 @@ fn start_key(table: &Table, esk: &Item) -> Result<Vec<u8>> {
     item_key(table, values[0], values.get(1).copied()).map_err(|_| schema_mismatch())
 }
 
-/// The table's key attributes of an item, for LastEvaluatedKey.
-fn key_of(table: &Table, item: &Item) -> Item {
-    key_attributes(table)
-        .filter_map(|a| item.get(&a.name).map(|v| (a.name.clone(), v.clone())))
-        .collect()
-}
-
 /// What one page reads and keeps.
 struct PageSpec<'a> {
     range: KeyRange,
@@ -433,11 +570,17 @@ struct PageSpec<'a> {
     filter: Option<&'a Condition>,
     projection: Option<&'a Projection>,
     count_only: bool,
+    /// Complete each index entry from its base item (see [`resolve_target`]).
+    fetch_base: bool,
 }
 
 /// Reads one page from a snapshot: up to `limit` items or 1 MB, whichever comes first.
 /// Returns the page and the bytes it read.
-fn read_page(view: &dyn ReadView, table: &Table, spec: PageSpec<'_>) -> Result<(ReadPage, usize)> {
+fn read_page(
+    view: &dyn ReadView,
+    target: &Target<'_>,
+    spec: PageSpec<'_>,
+) -> Result<(ReadPage, usize)> {
     let mut range = spec.range;
     let mut items = Vec::new();
     let (mut count, mut scanned, mut bytes) = (0usize, 0usize, 0usize);
@@ -457,16 +600,28 @@ fn read_page(view: &dyn ReadView, table: &Table, spec: PageSpec<'_>) -> Result<(
         let exhausted = entries.len() < want;
         let mut last_key = None;
         for (storage_key, value) in entries {
-            let item = codec::decode_item(&value)?;
+            let mut item = codec::decode_item(&value)?;
             scanned += 1;
             bytes += item_size(&item);
+            if spec.fetch_base {
+                let table = target.table;
+                let hash = item.get(&table.schema.hash.name);
+                let range = table.schema.range.as_ref().and_then(|r| item.get(&r.name));
+                if let Some(hash) = hash {
+                    let base_key = item_key(table, hash, range)?;
+                    if let Some(bytes_read) = view.get(&base_key)? {
+                        item = codec::decode_item(&bytes_read)?;
+                        bytes += item_size(&item);
+                    }
+                }
+            }
             let keep = match spec.filter {
                 Some(filter) => eval_condition(filter, &item)?,
                 None => true,
             };
             let full = spec.limit == Some(scanned) || bytes >= MAX_PAGE_BYTES;
             if full {
-                last = Some(key_of(table, &item));
+                last = Some(target.last_key(&item));
             }
             if keep {
                 count += 1;
@@ -508,39 +663,10 @@ fn read_page(view: &dyn ReadView, table: &Table, spec: PageSpec<'_>) -> Result<(
     Ok((page, bytes))
 }
 
-/// Refuses what Cove cannot honour yet on a secondary index, after checking the index exists.
-fn refuse_index(table: &Table, index_name: Option<&str>, has_start_key: bool) -> Result<()> {
-    let Some(name) = index_name else {
-        return Ok(());
-    };
-    let exists = table
-        .record
-        .local_secondary_indexes
-        .iter()
-        .chain(&table.record.global_secondary_indexes)
-        .any(|i| i.name == name);
-    if !exists {
-        if has_start_key {
-            return Err(invalid("The provided starting key is invalid"));
-        }
-        return Err(invalid(format!(
-            "The table does not have the specified index: {name}"
-        )));
-    }
-    Err(invalid(format!(
-        "Cove does not yet maintain secondary indexes, so it cannot read index {name}; query the table instead"
-    )))
-}
-
 impl Engine {
     pub fn query(&self, scope: &Scope, input: QueryInput) -> Result<ReadPage> {
         let common = &input.common;
         let table = self.live_table(scope, &common.table_name)?;
-        refuse_index(
-            &table,
-            common.index_name.as_deref(),
-            common.exclusive_start_key.is_some(),
-        )?;
         let exprs = expressions::prepare_read(
             &common.filter,
             common.projection_expression.as_deref(),
@@ -548,6 +674,7 @@ impl Engine {
             input.key_condition_expression.as_deref(),
             &common.placeholders,
         )?;
+        let (target, fetch_base) = resolve_target(&table, common, exprs.projection.as_ref())?;
         let mut terms = Vec::new();
         match (&exprs.key_condition, &input.key_conditions) {
             (Some(condition), _) => key_terms_of(condition, &mut terms)?,
@@ -560,12 +687,12 @@ impl Engine {
             }
             (None, None) => {}
         }
-        let plan = plan_query(&table, &terms)?;
+        let plan = plan_query(&target, &terms)?;
         let mut range = plan.range;
         if let Some(esk) = &common.exclusive_start_key {
-            let storage_key = start_key(&table, esk)?;
-            let hash_matches = esk.get(&table.schema.hash.name) == Some(&plan.hash);
-            match (&plan.range_term, &table.schema.range) {
+            let storage_key = target.start_key(esk)?;
+            let hash_matches = esk.get(&target.schema().hash.name) == Some(&plan.hash);
+            match (&plan.range_term, &target.schema().range) {
                 (Some(term), Some(range_attr)) => {
                     let in_range = esk
                         .get(&range_attr.name)
@@ -611,7 +738,7 @@ impl Engine {
         } else {
             "QueryFilter"
         };
-        for attr in key_attributes(&table) {
+        for attr in key_attributes(target.schema()) {
             if filter_heads.contains(&attr.name) {
                 return Err(invalid(format!(
                     "{member} can only contain non-primary key attributes: Primary key attribute: {}",
@@ -623,7 +750,7 @@ impl Engine {
         let view = self.storage.snapshot()?;
         let page = read_page(
             view.as_ref(),
-            &table,
+            &target,
             PageSpec {
                 range,
                 reverse: !input.scan_index_forward,
@@ -631,6 +758,7 @@ impl Engine {
                 filter: exprs.filter.as_ref(),
                 projection: exprs.projection.as_ref(),
                 count_only,
+                fetch_base,
             },
         )?;
         Ok(finish_page(page, common))
@@ -639,11 +767,6 @@ impl Engine {
     pub fn scan(&self, scope: &Scope, input: ScanInput) -> Result<ReadPage> {
         let common = &input.common;
         let table = self.live_table(scope, &common.table_name)?;
-        refuse_index(
-            &table,
-            common.index_name.as_deref(),
-            common.exclusive_start_key.is_some(),
-        )?;
         let exprs = expressions::prepare_read(
             &common.filter,
             common.projection_expression.as_deref(),
@@ -651,7 +774,8 @@ impl Engine {
             None,
             &common.placeholders,
         )?;
-        let table_items = keys::table_prefix(keys::ITEM, table.record.id);
+        let (target, fetch_base) = resolve_target(&table, common, exprs.projection.as_ref())?;
+        let table_items = target.prefix();
         let bucket_key = |bucket: u32| -> Bound<Vec<u8>> {
             if bucket >= keys::BUCKETS {
                 return match prefix_successor(&table_items) {
@@ -676,7 +800,7 @@ impl Engine {
             end: bucket_key(end),
         };
         if let Some(esk) = &common.exclusive_start_key {
-            let storage_key = start_key(&table, esk)?;
+            let storage_key = target.start_key(esk)?;
             if let Some((s, t)) = input.segment
                 && !range.contains(&storage_key)
             {
@@ -690,7 +814,7 @@ impl Engine {
         let view = self.storage.snapshot()?;
         let page = read_page(
             view.as_ref(),
-            &table,
+            &target,
             PageSpec {
                 range,
                 reverse: false,
@@ -698,6 +822,7 @@ impl Engine {
                 filter: exprs.filter.as_ref(),
                 projection: exprs.projection.as_ref(),
                 count_only,
+                fetch_base,
             },
         )?;
         Ok(finish_page(page, common))

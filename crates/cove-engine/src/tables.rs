@@ -11,6 +11,7 @@ use cove_wire::input::{
 use cove_wire::output::TableDescription;
 
 use crate::catalog::{IndexRecord, TABLE_RECORD_VERSION, Table, TableRecord};
+use crate::indexes;
 use crate::keys;
 use crate::{Engine, EngineError, Result, Scope};
 
@@ -68,6 +69,7 @@ pub(crate) fn decode_stats(v: &[u8]) -> Result<(i64, i64)> {
 
 fn index_record(ix: &SecondaryIndex) -> IndexRecord {
     IndexRecord {
+        id: None,
         name: ix.name.clone(),
         key_schema: ix
             .key_schema
@@ -124,14 +126,27 @@ impl Engine {
             .cloned()
     }
 
-    fn table_stats(&self, table: &Table) -> Result<(i64, i64)> {
-        match self
-            .storage
-            .get(&keys::table_prefix(keys::STATS, table.record.id))?
-        {
-            Some(v) => decode_stats(&v),
-            None => Ok((0, 0)),
+    /// Describes a table with its and its indexes' counts, read from one snapshot.
+    fn describe(&self, table: &Table, status: &'static str) -> Result<TableDescription> {
+        let view = self.storage.snapshot()?;
+        let (count, size) = match view.get(&keys::table_prefix(keys::STATS, table.record.id))? {
+            Some(v) => decode_stats(&v)?,
+            None => (0, 0),
+        };
+        let mut per_index = Vec::with_capacity(table.indexes.len());
+        for index in &table.indexes {
+            per_index.push((
+                index.name.clone(),
+                indexes::stats(view.as_ref(), table, index)?,
+            ));
         }
+        let lookup = |name: &str| {
+            per_index
+                .iter()
+                .find(|(n, _)| n == name)
+                .map_or((0, 0), |(_, s)| *s)
+        };
+        Ok(table.describe(status, count, size, &lookup))
     }
 
     pub fn create_table(&self, scope: &Scope, input: CreateTableInput) -> Result<TableDescription> {
@@ -188,6 +203,15 @@ impl Engine {
                 .map(|t| (t.key.clone(), t.value.clone()))
                 .collect(),
         };
+        // Index ids: local indexes first, then global ones, in request order.
+        for (i, ix) in record
+            .local_secondary_indexes
+            .iter_mut()
+            .chain(record.global_secondary_indexes.iter_mut())
+            .enumerate()
+        {
+            ix.id = Some((i + 1) as u8);
+        }
         let catalog_key = keys::catalog_key(&scope.account_id, &scope.region, &name);
         let next_id_key = keys::meta_key("next_table_id");
         let template = record.clone();
@@ -219,7 +243,7 @@ impl Engine {
             .map_err(unabort)?;
         record = stored;
         let table = Table::from_record(record)?;
-        let description = table.describe("CREATING", 0, 0);
+        let description = table.describe("CREATING", 0, 0, &|_| (0, 0));
         self.tables
             .write()
             .unwrap_or_else(|e| e.into_inner())
@@ -232,8 +256,7 @@ impl Engine {
         let table = self
             .table(scope, name)
             .ok_or_else(|| not_found_table(name))?;
-        let (count, size) = self.table_stats(&table)?;
-        Ok(table.describe("ACTIVE", count, size))
+        self.describe(&table, "ACTIVE")
     }
 
     /// Returns one page of table names and, when more remain, the last name returned.
@@ -366,16 +389,14 @@ impl Engine {
             })
             .map_err(unabort)?;
         let updated = Table::from_record(record)?;
-        let (count, size) = self.table_stats(&updated)?;
-        let description = updated.describe(
+        let description = self.describe(
+            &updated,
             if throughput_changed {
                 "UPDATING"
             } else {
                 "ACTIVE"
             },
-            count,
-            size,
-        );
+        )?;
         self.tables
             .write()
             .unwrap_or_else(|e| e.into_inner())
@@ -394,7 +415,7 @@ impl Engine {
                 "Resource cannot be deleted as it is currently protected against deletion. Disable deletion protection first.".into(),
             ));
         }
-        let (count, size) = self.table_stats(&table)?;
+        let description = self.describe(&table, "DELETING")?;
         let id = table.record.id;
         let catalog_key = keys::catalog_key(&scope.account_id, &scope.region, &name);
         let mut batch = WriteBatch::new();
@@ -412,7 +433,7 @@ impl Engine {
                 tracing::warn!(table_id = id, %err, "purging a deleted table's items failed; it resumes at next start");
             }
         });
-        Ok(table.describe("DELETING", count, size))
+        Ok(description)
     }
 
     /// Finishes purging tables whose deletion was acknowledged before a restart.
@@ -432,9 +453,20 @@ impl Engine {
     }
 }
 
-/// Deletes a dropped table's items in bounded batches, then its tombstone.
+/// Deletes a dropped table's items, index entries and index counts in bounded batches, then
+/// its tombstone.
 pub(crate) fn purge_table(storage: &Storage, table_id: u64) -> Result<()> {
-    let range = KeyRange::prefix(&keys::table_prefix(keys::ITEM, table_id));
+    for kind in [keys::ITEM, keys::INDEX, keys::INDEX_STATS] {
+        purge_prefix(storage, &keys::table_prefix(kind, table_id))?;
+    }
+    let mut batch = WriteBatch::new();
+    batch.delete(keys::table_prefix(keys::TOMBSTONE, table_id));
+    storage.write(batch)?;
+    Ok(())
+}
+
+fn purge_prefix(storage: &Storage, prefix: &[u8]) -> Result<()> {
+    let range = KeyRange::prefix(prefix);
     loop {
         let chunk = storage.scan(
             &range,
@@ -452,8 +484,5 @@ pub(crate) fn purge_table(storage: &Storage, table_id: u64) -> Result<()> {
         }
         storage.write(batch)?;
     }
-    let mut batch = WriteBatch::new();
-    batch.delete(keys::table_prefix(keys::TOMBSTONE, table_id));
-    storage.write(batch)?;
     Ok(())
 }

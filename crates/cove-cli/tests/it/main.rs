@@ -4,6 +4,7 @@
 
 mod common;
 mod crash;
+mod indexes;
 mod query;
 mod raw_http;
 mod sdk;
