@@ -257,6 +257,7 @@ impl Engine {
     }
 
     pub fn put_item(&self, scope: &Scope, input: PutItemInput) -> Result<PutItemOutput> {
+        let _schema = self.schema_lock.read().unwrap_or_else(|e| e.into_inner());
         let table = self.live_table(scope, &input.table_name)?;
         validate_item(&input.item)?;
         let storage_key = key_of_item(&table, &input.item)?;
@@ -338,6 +339,7 @@ impl Engine {
     }
 
     pub fn delete_item(&self, scope: &Scope, input: DeleteItemInput) -> Result<DeleteItemOutput> {
+        let _schema = self.schema_lock.read().unwrap_or_else(|e| e.into_inner());
         let table = self.live_table(scope, &input.table_name)?;
         let storage_key = key_param(&table, &input.key)?;
         let (condition, _) =
@@ -386,6 +388,7 @@ impl Engine {
     /// creating it from its key when absent, under the request's condition, in one
     /// storage transaction.
     pub fn update_item(&self, scope: &Scope, input: UpdateItemInput) -> Result<UpdateItemOutput> {
+        let _schema = self.schema_lock.read().unwrap_or_else(|e| e.into_inner());
         let table = self.live_table(scope, &input.table_name)?;
         let storage_key = key_param(&table, &input.key)?;
         let (condition, update) = expressions::prepare_write(

@@ -84,6 +84,10 @@ pub struct Engine {
     tables: RwLock<HashMap<catalog::TableKey, Arc<Table>>>,
     /// Serializes catalog changes so the cache and storage change in the same order.
     catalog_lock: Mutex<()>,
+    /// Item writes hold this shared; changes to a table's indexes hold it exclusively, so no
+    /// write commits against a table definition that lacks an index being built, or still
+    /// has one being dropped.
+    schema_lock: RwLock<()>,
     credentials: RwLock<HashMap<String, Credential>>,
 }
 
@@ -103,6 +107,7 @@ impl Engine {
             storage,
             tables: RwLock::new(tables),
             catalog_lock: Mutex::new(()),
+            schema_lock: RwLock::new(()),
             credentials: RwLock::new(credentials),
         };
         engine.purge_deleted_tables()?;

@@ -6,12 +6,13 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use cove_storage::{AbortError, KeyRange, ScanOptions, Storage, WriteBatch};
 use cove_wire::input::{
-    BillingMode, CreateTableInput, ListTablesInput, SecondaryIndex, UpdateTableInput,
+    BillingMode, CreateTableInput, GsiUpdate, KeyType, ListTablesInput, SecondaryIndex,
+    UpdateTableInput,
 };
 use cove_wire::output::TableDescription;
 
 use crate::catalog::{IndexRecord, TABLE_RECORD_VERSION, Table, TableRecord};
-use crate::indexes;
+use crate::indexes::{self, Index};
 use crate::keys;
 use crate::{Engine, EngineError, Result, Scope};
 
@@ -292,6 +293,10 @@ impl Engine {
             )));
         }
         let _guard = self.catalog_lock.lock().unwrap_or_else(|e| e.into_inner());
+        // Index changes rebuild or drop entries: no item write may run meanwhile with a
+        // table definition that lacks (or still has) the index.
+        let _schema = (!input.gsi_updates.is_empty())
+            .then(|| self.schema_lock.write().unwrap_or_else(|e| e.into_inner()));
         let table = self
             .table(scope, &name)
             .ok_or_else(|| not_found_table(&name))?;
@@ -299,6 +304,7 @@ impl Engine {
             && input.throughput.is_none()
             && input.deletion_protection.is_none()
             && input.table_class.is_none()
+            && input.gsi_updates.is_empty()
         {
             return Err(EngineError::Validation(
                 "At least one of ProvisionedThroughput, BillingMode, UpdateStreamEnabled, GlobalSecondaryIndexUpdates or SSESpecification or ReplicaUpdates is required".into(),
@@ -366,9 +372,20 @@ impl Engine {
         if let Some(dp) = input.deletion_protection {
             record.deletion_protection = dp;
         }
-        if let Some(tc) = input.table_class {
+        if let Some(tc) = input.table_class.clone() {
             record.table_class = Some(tc);
         }
+        let changes = apply_gsi_updates(&mut record, &input)?;
+        let rebuilt = Table::from_record(record.clone())?;
+        let created: Option<Index> = changes
+            .created
+            .as_ref()
+            .and_then(|n| rebuilt.index(n).cloned());
+        let dropped: Option<Index> = changes
+            .deleted
+            .as_ref()
+            .and_then(|n| table.index(n).cloned());
+        let for_txn = rebuilt.clone();
         let catalog_key = keys::catalog_key(&scope.account_id, &scope.region, &name);
         let bytes = record.encode();
         let id = record.id;
@@ -385,18 +402,44 @@ impl Engine {
                 }
                 let mut batch = WriteBatch::new();
                 batch.put(catalog_key, bytes);
+                // A created index is built from every item now, in this transaction, so it
+                // is complete when it becomes visible; a dropped one loses its entries.
+                if let Some(index) = &dropped {
+                    clear_index(view, &mut batch, id, index)?;
+                }
+                if let Some(index) = &created {
+                    clear_index(view, &mut batch, id, index)?;
+                    indexes::backfill(view, &mut batch, &for_txn, index)?;
+                }
                 Ok(batch)
             })
             .map_err(unabort)?;
-        let updated = Table::from_record(record)?;
-        let description = self.describe(
+        let updated = rebuilt;
+        let mut description = self.describe(
             &updated,
-            if throughput_changed {
+            if throughput_changed || !input.gsi_updates.is_empty() {
                 "UPDATING"
             } else {
                 "ACTIVE"
             },
         )?;
+        // As in DynamoDB's answer: the new index is CREATING, the dropped one DELETING.
+        for ix in &mut description.global_secondary_indexes {
+            if changes.created.as_deref() == Some(ix.name.as_str()) {
+                ix.status = Some("CREATING");
+            }
+        }
+        if let Some(deleted) = &changes.deleted {
+            let old = table.describe("ACTIVE", 0, 0, &|_| (0, 0));
+            if let Some(mut ix) = old
+                .global_secondary_indexes
+                .into_iter()
+                .find(|ix| &ix.name == deleted)
+            {
+                ix.status = Some("DELETING");
+                description.global_secondary_indexes.push(ix);
+            }
+        }
         self.tables
             .write()
             .unwrap_or_else(|e| e.into_inner())
@@ -451,6 +494,214 @@ impl Engine {
         }
         Ok(())
     }
+}
+
+/// Adds to `batch` the deletion of every entry and the counts of `index`.
+fn clear_index(
+    view: &dyn cove_storage::ReadView,
+    batch: &mut WriteBatch,
+    table_id: u64,
+    index: &Index,
+) -> std::result::Result<(), AbortError> {
+    let entries = view.scan(
+        &KeyRange::prefix(&index.prefix(table_id)),
+        ScanOptions::default(),
+    )?;
+    for (key, _) in entries {
+        batch.delete(key);
+    }
+    batch.delete(index.stats_key(table_id));
+    Ok(())
+}
+
+/// The index a GSI update created or deleted, by name.
+struct GsiChanges {
+    created: Option<String>,
+    deleted: Option<String>,
+}
+
+fn invalid(msg: impl Into<String>) -> EngineError {
+    EngineError::Validation(msg.into())
+}
+
+/// Applies UpdateTable's `GlobalSecondaryIndexUpdates` to a table record, with DynamoDB's
+/// rules: one update per index, at most one index created or deleted per call, key
+/// attributes defined, throughput as the billing mode requires.
+fn apply_gsi_updates(record: &mut TableRecord, input: &UpdateTableInput) -> Result<GsiChanges> {
+    let mut changes = GsiChanges {
+        created: None,
+        deleted: None,
+    };
+    let mut seen: Vec<&str> = Vec::new();
+    for update in &input.gsi_updates {
+        let name = match update {
+            GsiUpdate::Empty => {
+                return Err(invalid(
+                    "One or more parameter values were invalid: One of GlobalSecondaryIndexUpdate.Update, GlobalSecondaryIndexUpdate.Create, GlobalSecondaryIndexUpdate.Delete must not be null",
+                ));
+            }
+            GsiUpdate::Create(ix) => ix.name.as_str(),
+            GsiUpdate::Update { name, .. } | GsiUpdate::Delete { name } => name.as_str(),
+        };
+        if seen.contains(&name) {
+            return Err(invalid(format!(
+                "One or more parameter values were invalid: Only one global secondary index update per index is allowed simultaneously. Index: {name}"
+            )));
+        }
+        seen.push(name);
+    }
+    let online = input
+        .gsi_updates
+        .iter()
+        .filter(|u| matches!(u, GsiUpdate::Create(_) | GsiUpdate::Delete { .. }))
+        .count();
+    if online > 1 {
+        return Err(EngineError::LimitExceeded(
+            "Subscriber limit exceeded: Only 1 online index can be created or deleted simultaneously per table".into(),
+        ));
+    }
+    let provisioned = record.billing_mode != "PAY_PER_REQUEST";
+    for update in &input.gsi_updates {
+        match update {
+            GsiUpdate::Empty => {}
+            GsiUpdate::Create(ix) => {
+                let exists = record
+                    .global_secondary_indexes
+                    .iter()
+                    .chain(&record.local_secondary_indexes)
+                    .any(|r| r.name == ix.name);
+                if exists {
+                    return Err(invalid(format!(
+                        "One or more parameter values were invalid: Attempting to create an index which already exists: {}",
+                        ix.name
+                    )));
+                }
+                if record.global_secondary_indexes.len() >= 20 {
+                    return Err(EngineError::LimitExceeded(
+                        "One or more parameter values were invalid: GlobalSecondaryIndex count exceeds the per-table limit of 20".into(),
+                    ));
+                }
+                let given = input.attribute_definitions.as_deref().unwrap_or(&[]);
+                for k in &ix.key_schema {
+                    let known = record
+                        .attribute_definitions
+                        .iter()
+                        .find(|(n, _)| *n == k.name);
+                    let new = given.iter().find(|d| d.name == k.name);
+                    match (known, new) {
+                        (None, None) => {
+                            return Err(invalid(
+                                "Invalid KeySchema: Some index key attribute have no definition",
+                            ));
+                        }
+                        (Some((_, ty)), Some(d)) if ty != d.ty.as_str() => {
+                            return Err(invalid(format!(
+                                "One or more parameter values were invalid: Attribute {} is already defined with type {ty}, so it cannot be redefined as {}",
+                                k.name,
+                                d.ty.as_str()
+                            )));
+                        }
+                        (None, Some(d)) => record
+                            .attribute_definitions
+                            .push((d.name.clone(), d.ty.as_str().to_string())),
+                        (Some(_), _) => {}
+                    }
+                }
+                if ix.key_schema.first().map(|k| k.key_type) != Some(KeyType::Hash)
+                    || ix
+                        .key_schema
+                        .get(1)
+                        .is_some_and(|k| k.key_type != KeyType::Range)
+                {
+                    return Err(invalid(
+                        "Invalid KeySchema: The first KeySchemaElement is not a HASH key type",
+                    ));
+                }
+                if ix.projection.projection_type.is_empty() {
+                    return Err(invalid(
+                        "One or more parameter values were invalid: Unknown ProjectionType: null",
+                    ));
+                }
+                match (provisioned, ix.throughput) {
+                    (true, None) => {
+                        return Err(invalid(
+                            "No provisioned throughput specified for the global secondary index",
+                        ));
+                    }
+                    (false, Some(_)) => {
+                        return Err(invalid(format!(
+                            "One or more parameter values were invalid: ProvisionedThroughput should not be specified for index: {} when BillingMode is PAY_PER_REQUEST",
+                            ix.name
+                        )));
+                    }
+                    _ => {}
+                }
+                let used: Vec<u8> = record
+                    .local_secondary_indexes
+                    .iter()
+                    .chain(&record.global_secondary_indexes)
+                    .filter_map(|r| r.id)
+                    .collect();
+                let id = (1..=u8::MAX).find(|i| !used.contains(i)).ok_or_else(|| {
+                    EngineError::LimitExceeded("No index ids left on this table".into())
+                })?;
+                let mut new = index_record(ix);
+                new.id = Some(id);
+                record.global_secondary_indexes.push(new);
+                changes.created = Some(ix.name.clone());
+            }
+            GsiUpdate::Update { name, throughput } => {
+                let Some(existing) = record
+                    .global_secondary_indexes
+                    .iter_mut()
+                    .find(|r| &r.name == name)
+                else {
+                    return Err(EngineError::ResourceNotFound(
+                        "Requested resource not found".into(),
+                    ));
+                };
+                match (provisioned, throughput) {
+                    (true, Some(t)) => {
+                        existing.read = Some(t.read);
+                        existing.write = Some(t.write);
+                    }
+                    (true, None) => {
+                        return Err(invalid(
+                            "No provisioned throughput specified for the global secondary index",
+                        ));
+                    }
+                    (false, _) => {
+                        return Err(invalid(format!(
+                            "One or more parameter values were invalid: ProvisionedThroughput should not be specified for index: {name} when BillingMode is PAY_PER_REQUEST"
+                        )));
+                    }
+                }
+            }
+            GsiUpdate::Delete { name } => {
+                let before = record.global_secondary_indexes.len();
+                record.global_secondary_indexes.retain(|r| &r.name != name);
+                if record.global_secondary_indexes.len() == before {
+                    return Err(EngineError::ResourceNotFound(
+                        "Requested resource not found".into(),
+                    ));
+                }
+                changes.deleted = Some(name.clone());
+            }
+        }
+    }
+    // Only key attributes are defined: drop definitions no key uses any more.
+    let mut used: Vec<String> = record.key_schema.iter().map(|(n, _)| n.clone()).collect();
+    for ix in record
+        .local_secondary_indexes
+        .iter()
+        .chain(&record.global_secondary_indexes)
+    {
+        used.extend(ix.key_schema.iter().map(|(n, _)| n.clone()));
+    }
+    record
+        .attribute_definitions
+        .retain(|(n, _)| used.contains(n));
+    Ok(changes)
 }
 
 /// Deletes a dropped table's items, index entries and index counts in bounded batches, then

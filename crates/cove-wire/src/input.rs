@@ -118,9 +118,27 @@ pub struct UpdateTableInput {
     pub throughput: Option<Throughput>,
     pub deletion_protection: Option<bool>,
     pub table_class: Option<String>,
+    /// New attribute definitions, for the key attributes of indexes being created.
+    pub attribute_definitions: Option<Vec<AttributeDefinition>>,
+    pub gsi_updates: Vec<GsiUpdate>,
     /// Members Cove does not act on yet (index updates, streams, replicas), by name, so the
     /// engine can refuse them clearly instead of ignoring them.
     pub unsupported: Vec<&'static str>,
+}
+
+/// One entry of UpdateTable's `GlobalSecondaryIndexUpdates`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum GsiUpdate {
+    Create(SecondaryIndex),
+    Update {
+        name: String,
+        throughput: Option<Throughput>,
+    },
+    Delete {
+        name: String,
+    },
+    /// An entry with none of the three, which DynamoDB refuses.
+    Empty,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -353,81 +371,162 @@ fn indexes(
     let mut out = Vec::new();
     for (i, element) in list.iter().enumerate() {
         let e = as_structure(element)?;
-        let p = format!("{path}.{}.member", i + 1);
-        let name = e.string("IndexName")?;
-        v.not_null(name.is_some(), &format!("{p}.indexName"));
-        if let Some(name) = name {
-            v.name(name, &format!("{p}.indexName"), 255);
-        }
-        let ks = e.list("KeySchema")?;
-        v.not_null(ks.is_some(), &format!("{p}.keySchema"));
-        let ks = key_schema(
-            ks.map(Vec::as_slice).unwrap_or(&[]),
-            &format!("{p}.keySchema"),
-            v,
-        )?;
-        let projection = e.structure("Projection")?;
-        v.not_null(projection.is_some(), &format!("{p}.projection"));
-        let (projection_type, non_key_attributes) = match projection {
-            Some(pr) => {
-                let ty = pr.string("ProjectionType")?;
-                if let Some(ty) = ty {
-                    v.one_of(
-                        ty,
-                        &format!("{p}.projection.projectionType"),
-                        &["ALL", "KEYS_ONLY", "INCLUDE"],
-                    );
-                }
-                let nka = match pr.list("NonKeyAttributes")? {
-                    Some(l) => Some(
-                        l.iter()
-                            .map(|x| as_string(x).map(str::to_string))
-                            .collect::<Result<Vec<_>, _>>()?,
-                    ),
-                    None => None,
-                };
-                (ty.map(str::to_string), nka)
+        out.push(index_definition(e, &format!("{path}.{}.member", i + 1), v)?);
+    }
+    Ok(Some(out))
+}
+
+/// One index definition (CreateTable's index lists, UpdateTable's Create), at `p`.
+fn index_definition(e: Obj<'_>, p: &str, v: &mut Violations) -> Result<SecondaryIndex, WireError> {
+    let name = e.string("IndexName")?;
+    v.not_null(name.is_some(), &format!("{p}.indexName"));
+    if let Some(name) = name {
+        v.name(name, &format!("{p}.indexName"), 255);
+    }
+    let ks = e.list("KeySchema")?;
+    v.not_null(ks.is_some(), &format!("{p}.keySchema"));
+    let ks = key_schema(
+        ks.map(Vec::as_slice).unwrap_or(&[]),
+        &format!("{p}.keySchema"),
+        v,
+    )?;
+    let projection = e.structure("Projection")?;
+    v.not_null(projection.is_some(), &format!("{p}.projection"));
+    let (projection_type, non_key_attributes) = match projection {
+        Some(pr) => {
+            let ty = pr.string("ProjectionType")?;
+            if let Some(ty) = ty {
+                v.one_of(
+                    ty,
+                    &format!("{p}.projection.projectionType"),
+                    &["ALL", "KEYS_ONLY", "INCLUDE"],
+                );
             }
-            None => (None, None),
-        };
-        let tp = throughput(
-            e.structure("ProvisionedThroughput")?,
-            &format!("{p}.provisionedThroughput"),
-            v,
-        )?;
-        let Some(projection_type) = projection_type else {
-            if projection.is_some() {
-                return Err(invalid(
-                    "One or more parameter values were invalid: Unknown ProjectionType: null",
-                ));
-            }
-            out.push(SecondaryIndex {
-                name: name.unwrap_or_default().to_string(),
-                key_schema: ks,
-                projection: Projection {
-                    projection_type: String::new(),
-                    non_key_attributes: vec![],
-                },
-                throughput: tp,
-            });
-            continue;
-        };
-        if non_key_attributes.is_some() && projection_type != "INCLUDE" {
-            return Err(invalid(format!(
-                "One or more parameter values were invalid: ProjectionType is {projection_type}, but NonKeyAttributes is specified"
-            )));
+            let nka = match pr.list("NonKeyAttributes")? {
+                Some(l) => Some(
+                    l.iter()
+                        .map(|x| as_string(x).map(str::to_string))
+                        .collect::<Result<Vec<_>, _>>()?,
+                ),
+                None => None,
+            };
+            (ty.map(str::to_string), nka)
         }
-        out.push(SecondaryIndex {
+        None => (None, None),
+    };
+    let tp = throughput(
+        e.structure("ProvisionedThroughput")?,
+        &format!("{p}.provisionedThroughput"),
+        v,
+    )?;
+    let Some(projection_type) = projection_type else {
+        if projection.is_some() {
+            return Err(invalid(
+                "One or more parameter values were invalid: Unknown ProjectionType: null",
+            ));
+        }
+        return Ok(SecondaryIndex {
             name: name.unwrap_or_default().to_string(),
             key_schema: ks,
             projection: Projection {
-                projection_type,
-                non_key_attributes: non_key_attributes.unwrap_or_default(),
+                projection_type: String::new(),
+                non_key_attributes: vec![],
             },
             throughput: tp,
         });
+    };
+    if non_key_attributes.is_some() && projection_type != "INCLUDE" {
+        return Err(invalid(format!(
+            "One or more parameter values were invalid: ProjectionType is {projection_type}, but NonKeyAttributes is specified"
+        )));
     }
-    Ok(Some(out))
+    Ok(SecondaryIndex {
+        name: name.unwrap_or_default().to_string(),
+        key_schema: ks,
+        projection: Projection {
+            projection_type,
+            non_key_attributes: non_key_attributes.unwrap_or_default(),
+        },
+        throughput: tp,
+    })
+}
+
+fn attribute_definitions(
+    obj: Obj<'_>,
+    v: &mut Violations,
+) -> Result<Option<Vec<AttributeDefinition>>, WireError> {
+    let Some(defs_raw) = obj.list("AttributeDefinitions")? else {
+        return Ok(None);
+    };
+    let mut attribute_definitions = Vec::new();
+    for (i, d) in defs_raw.iter().enumerate() {
+        let d = as_structure(d)?;
+        let p = format!("attributeDefinitions.{}.member", i + 1);
+        let name = d.string("AttributeName")?;
+        let ty = d.string("AttributeType")?;
+        v.not_null(name.is_some(), &format!("{p}.attributeName"));
+        v.not_null(ty.is_some(), &format!("{p}.attributeType"));
+        let ty = match ty {
+            Some(t) => match ScalarType::parse(t) {
+                Some(t) => t,
+                None => {
+                    v.one_of(t, &format!("{p}.attributeType"), &["B", "N", "S"]);
+                    ScalarType::S
+                }
+            },
+            None => ScalarType::S,
+        };
+        attribute_definitions.push(AttributeDefinition {
+            name: name.unwrap_or_default().to_string(),
+            ty,
+        });
+    }
+    Ok(Some(attribute_definitions))
+}
+
+/// Reads `GlobalSecondaryIndexUpdates`: each entry one of Create, Update or Delete.
+fn gsi_updates(obj: Obj<'_>, v: &mut Violations) -> Result<Vec<GsiUpdate>, WireError> {
+    let Some(list) = obj.list("GlobalSecondaryIndexUpdates")? else {
+        return Ok(Vec::new());
+    };
+    let mut out = Vec::with_capacity(list.len());
+    for (i, element) in list.iter().enumerate() {
+        let e = as_structure(element)?;
+        let p = format!("globalSecondaryIndexUpdates.{}.member", i + 1);
+        let index_name =
+            |o: Obj<'_>, path: &str, v: &mut Violations| -> Result<String, WireError> {
+                let name = o.string("IndexName")?;
+                v.not_null(name.is_some(), &format!("{path}.indexName"));
+                if let Some(name) = name {
+                    v.name(name, &format!("{path}.indexName"), 255);
+                }
+                Ok(name.unwrap_or_default().to_string())
+            };
+        if let Some(create) = e.structure("Create")? {
+            out.push(GsiUpdate::Create(index_definition(
+                create,
+                &format!("{p}.create"),
+                v,
+            )?));
+        } else if let Some(update) = e.structure("Update")? {
+            let name = index_name(update, &format!("{p}.update"), v)?;
+            let tp = throughput(
+                update.structure("ProvisionedThroughput")?,
+                &format!("{p}.update.provisionedThroughput"),
+                v,
+            )?;
+            out.push(GsiUpdate::Update {
+                name,
+                throughput: tp,
+            });
+        } else if let Some(delete) = e.structure("Delete")? {
+            let name = index_name(delete, &format!("{p}.delete"), v)?;
+            out.push(GsiUpdate::Delete { name });
+        } else {
+            out.push(GsiUpdate::Empty);
+        }
+    }
+    Ok(out)
 }
 
 fn billing_mode(obj: Obj<'_>, v: &mut Violations) -> Result<Option<BillingMode>, WireError> {
@@ -478,35 +577,8 @@ impl CreateTableInput {
     pub fn decode(body: &Map<String, Value>) -> Result<CreateTableInput, WireError> {
         let obj = Obj(body);
         let mut v = Violations::new();
-        let defs_raw = obj.list("AttributeDefinitions")?;
-        let mut attribute_definitions = Vec::new();
-        for (i, d) in defs_raw
-            .map(Vec::as_slice)
-            .unwrap_or(&[])
-            .iter()
-            .enumerate()
-        {
-            let d = as_structure(d)?;
-            let p = format!("attributeDefinitions.{}.member", i + 1);
-            let name = d.string("AttributeName")?;
-            let ty = d.string("AttributeType")?;
-            v.not_null(name.is_some(), &format!("{p}.attributeName"));
-            v.not_null(ty.is_some(), &format!("{p}.attributeType"));
-            let ty = match ty {
-                Some(t) => match ScalarType::parse(t) {
-                    Some(t) => t,
-                    None => {
-                        v.one_of(t, &format!("{p}.attributeType"), &["B", "N", "S"]);
-                        ScalarType::S
-                    }
-                },
-                None => ScalarType::S,
-            };
-            attribute_definitions.push(AttributeDefinition {
-                name: name.unwrap_or_default().to_string(),
-                ty,
-            });
-        }
+        let defs_raw = attribute_definitions(obj, &mut v)?;
+        let attribute_definitions = defs_raw.clone().unwrap_or_default();
         let table_name = table_name(obj, &mut v)?;
         let ks_raw = obj.list("KeySchema")?;
         let key_schema = match ks_raw {
@@ -774,6 +846,8 @@ impl UpdateTableInput {
             "provisionedThroughput",
             &mut v,
         )?;
+        let attribute_definitions = attribute_definitions(obj, &mut v)?;
+        let gsi_updates = gsi_updates(obj, &mut v)?;
         let deletion_protection = obj.boolean("DeletionProtectionEnabled")?;
         let table_class = obj.string("TableClass")?.map(str::to_string);
         if let Some(tc) = &table_class {
@@ -785,8 +859,6 @@ impl UpdateTableInput {
         }
         v.finish()?;
         let unsupported = [
-            "AttributeDefinitions",
-            "GlobalSecondaryIndexUpdates",
             "StreamSpecification",
             "SSESpecification",
             "ReplicaUpdates",
@@ -804,6 +876,8 @@ impl UpdateTableInput {
             throughput,
             deletion_protection,
             table_class,
+            attribute_definitions,
+            gsi_updates,
             unsupported,
         })
     }

@@ -603,3 +603,248 @@ async fn indexes_match_a_recomputation_after_every_random_write() {
         );
     }
 }
+
+#[tokio::test]
+async fn global_indexes_are_created_with_a_backfill_and_deleted() {
+    use aws_sdk_dynamodb::types::{
+        CreateGlobalSecondaryIndexAction, DeleteGlobalSecondaryIndexAction,
+        GlobalSecondaryIndexUpdate, IndexStatus, TableStatus,
+    };
+    let dir = data_dir();
+    let cove = Cove::start(dir.path());
+    let client = cove.client();
+    create_indexed(&client).await;
+    for i in 0..50 {
+        let mut item = vec![
+            ("pk", s(&format!("p{}", i % 5))),
+            ("sk", n(i)),
+            ("a", s("x")),
+        ];
+        if i % 2 == 0 {
+            item.push(("color", s(if i % 4 == 0 { "red" } else { "blue" })));
+        }
+        put(&client, item).await;
+    }
+    let create = |name: &str| {
+        GlobalSecondaryIndexUpdate::builder()
+            .create(
+                CreateGlobalSecondaryIndexAction::builder()
+                    .index_name(name)
+                    .key_schema(key("color", KeyType::Hash))
+                    .key_schema(key("sk", KeyType::Range))
+                    .projection(projection(ProjectionType::KeysOnly, &[]))
+                    .build()
+                    .unwrap(),
+            )
+            .build()
+    };
+    // Only one index may be created or deleted per call.
+    let err = client
+        .update_table()
+        .table_name("idx")
+        .attribute_definitions(attr("color", ScalarAttributeType::S))
+        .global_secondary_index_updates(create("by_color"))
+        .global_secondary_index_updates(
+            GlobalSecondaryIndexUpdate::builder()
+                .delete(
+                    DeleteGlobalSecondaryIndexAction::builder()
+                        .index_name("by_h")
+                        .build()
+                        .unwrap(),
+                )
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap_err()
+        .into_service_error();
+    assert_eq!(err.code(), Some("LimitExceededException"));
+    // The key attribute needs a definition.
+    let err = client
+        .update_table()
+        .table_name("idx")
+        .global_secondary_index_updates(create("by_color"))
+        .send()
+        .await
+        .unwrap_err()
+        .into_service_error();
+    assert_eq!(
+        err.message(),
+        Some("Invalid KeySchema: Some index key attribute have no definition")
+    );
+
+    let out = client
+        .update_table()
+        .table_name("idx")
+        .attribute_definitions(attr("color", ScalarAttributeType::S))
+        .global_secondary_index_updates(create("by_color"))
+        .send()
+        .await
+        .unwrap();
+    let desc = out.table_description().unwrap();
+    assert_eq!(desc.table_status(), Some(&TableStatus::Updating));
+    let new = desc
+        .global_secondary_indexes()
+        .iter()
+        .find(|i| i.index_name() == Some("by_color"))
+        .unwrap();
+    assert_eq!(new.index_status(), Some(&IndexStatus::Creating));
+    // The backfill is complete when UpdateTable answers: the index is ACTIVE and holds
+    // every item that has its key.
+    let table = client
+        .describe_table()
+        .table_name("idx")
+        .send()
+        .await
+        .unwrap();
+    let table = table.table().unwrap();
+    assert_eq!(table.table_status(), Some(&TableStatus::Active));
+    let new = table
+        .global_secondary_indexes()
+        .iter()
+        .find(|i| i.index_name() == Some("by_color"))
+        .unwrap();
+    assert_eq!(new.index_status(), Some(&IndexStatus::Active));
+    assert_eq!(new.item_count(), Some(25));
+    let defined: BTreeSet<&str> = table
+        .attribute_definitions()
+        .iter()
+        .map(|d| d.attribute_name())
+        .collect();
+    assert!(defined.contains("color"));
+    // Writes after the creation are maintained too.
+    put(
+        &client,
+        vec![("pk", s("z")), ("sk", n(100)), ("color", s("red"))],
+    )
+    .await;
+    let red = client
+        .query()
+        .table_name("idx")
+        .index_name("by_color")
+        .key_condition_expression("color = :c")
+        .expression_attribute_values(":c", s("red"))
+        .send()
+        .await
+        .unwrap();
+    let sks: Vec<String> = red.items().iter().map(|i| field(i, "sk")).collect();
+    let expected: Vec<String> = (0..50)
+        .filter(|i| i % 4 == 0)
+        .chain([100])
+        .map(|i| i.to_string())
+        .collect();
+    assert_eq!(sks, expected);
+
+    // Deleting it: gone from DescribeTable, from reads, and its definition with it.
+    let out = client
+        .update_table()
+        .table_name("idx")
+        .global_secondary_index_updates(
+            GlobalSecondaryIndexUpdate::builder()
+                .delete(
+                    DeleteGlobalSecondaryIndexAction::builder()
+                        .index_name("by_color")
+                        .build()
+                        .unwrap(),
+                )
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let gone = out
+        .table_description()
+        .unwrap()
+        .global_secondary_indexes()
+        .iter()
+        .find(|i| i.index_name() == Some("by_color"))
+        .unwrap();
+    assert_eq!(gone.index_status(), Some(&IndexStatus::Deleting));
+    let table = client
+        .describe_table()
+        .table_name("idx")
+        .send()
+        .await
+        .unwrap();
+    let table = table.table().unwrap();
+    assert!(
+        table
+            .global_secondary_indexes()
+            .iter()
+            .all(|i| i.index_name() != Some("by_color"))
+    );
+    assert!(
+        table
+            .attribute_definitions()
+            .iter()
+            .all(|d| d.attribute_name() != "color")
+    );
+    let err = client
+        .query()
+        .table_name("idx")
+        .index_name("by_color")
+        .key_condition_expression("color = :c")
+        .expression_attribute_values(":c", s("red"))
+        .send()
+        .await
+        .unwrap_err()
+        .into_service_error();
+    assert_eq!(
+        err.message(),
+        Some("The table does not have the specified index: by_color")
+    );
+    let err = client
+        .update_table()
+        .table_name("idx")
+        .global_secondary_index_updates(
+            GlobalSecondaryIndexUpdate::builder()
+                .delete(
+                    DeleteGlobalSecondaryIndexAction::builder()
+                        .index_name("by_color")
+                        .build()
+                        .unwrap(),
+                )
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap_err()
+        .into_service_error();
+    assert_eq!(err.code(), Some("ResourceNotFoundException"));
+    // Indexes survive a restart with their entries.
+    put(
+        &client,
+        vec![
+            ("pk", s("p1")),
+            ("sk", n(500)),
+            ("lsk", n(1)),
+            ("gpk", s("g")),
+            ("gsk", n(1)),
+        ],
+    )
+    .await;
+    drop(client);
+    drop(cove);
+    let cove = Cove::start(dir.path());
+    let client = cove.client();
+    let out = client
+        .query()
+        .table_name("idx")
+        .index_name("by_lsk")
+        .key_condition_expression("pk = :p")
+        .expression_attribute_values(":p", s("p1"))
+        .select(Select::Count)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(out.count(), 1, "the one item of p1 with lsk");
+    let out = client
+        .scan()
+        .table_name("idx")
+        .index_name("by_g")
+        .select(Select::Count)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(out.count(), 1);
+}
