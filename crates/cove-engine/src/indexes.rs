@@ -9,6 +9,7 @@
 use cove_storage::{AbortError, KeyRange, ReadView, ScanOptions, WriteBatch};
 use cove_types::value::item_size;
 use cove_types::{AttributeValue, Item, KeyAttribute, KeySchema, codec, key};
+use cove_wire::output::IndexConsumed;
 
 use crate::catalog::Table;
 use crate::keys;
@@ -145,15 +146,23 @@ pub fn check_item(table: &Table, item: &Item) -> Result<()> {
     Ok(())
 }
 
+/// Write units for an index entry: 1 KB each, rounded up, at least one.
+fn entry_write_units(entry: &Item) -> f64 {
+    item_size(entry).div_ceil(1024).max(1) as f64
+}
+
 /// Adds to `batch` the index changes that turn `old` into `new` (either may be absent), and
-/// the changes to each index's counts, reading the counts through `view`.
+/// the changes to each index's counts, reading the counts through `view`. Returns the write
+/// units each changed index consumed, as DynamoDB prices them: one write of the new entry,
+/// one delete of the old, or both when the index key changed.
 pub fn maintain(
     view: &dyn ReadView,
     batch: &mut WriteBatch,
     table: &Table,
     old: Option<&Item>,
     new: Option<&Item>,
-) -> std::result::Result<(), AbortError> {
+) -> std::result::Result<Vec<IndexConsumed>, AbortError> {
+    let mut consumed = Vec::new();
     for index in &table.indexes {
         // The old item passed these checks when it was written.
         let old_entry = old.and_then(|o| index.entry(table, o).ok().flatten());
@@ -164,6 +173,19 @@ pub fn maintain(
         if old_entry == new_entry {
             continue;
         }
+        let units = match (&old_entry, &new_entry) {
+            (Some((ok, _)), Some((nk, n))) if ok == nk => entry_write_units(n),
+            (old, new) => {
+                old.as_ref().map_or(0.0, |(_, o)| entry_write_units(o))
+                    + new.as_ref().map_or(0.0, |(_, n)| entry_write_units(n))
+            }
+        };
+        consumed.push(IndexConsumed {
+            name: index.name.clone(),
+            global: index.global,
+            read_units: 0.0,
+            write_units: units,
+        });
         let (mut count, mut size) = (0i64, 0i64);
         if let Some((k, item)) = &old_entry {
             count -= 1;
@@ -184,7 +206,7 @@ pub fn maintain(
         };
         batch.put(stats_key, encode_stats(c + count, s + size));
     }
-    Ok(())
+    Ok(consumed)
 }
 
 /// Builds every entry of `index` from the table's items, in one batch with its counts: the

@@ -270,7 +270,7 @@ impl Engine {
         let old_on_failure = input.return_old_on_failure;
         // Only tables with indexes need the new item inside the transaction.
         let indexed = (!table.indexes.is_empty()).then(|| (Arc::clone(&table), input.item.clone()));
-        let old = self
+        let (old, index_units) = self
             .storage
             .transact_with(move |view| {
                 let ((mut count, mut size), old) = read_current(view, &stats_key, &storage_key)?;
@@ -283,10 +283,13 @@ impl Engine {
                 let mut batch = WriteBatch::new();
                 batch.put(storage_key, encoded);
                 batch.put(stats_key, encode_stats(count, size));
-                if let Some((table, item)) = &indexed {
-                    indexes::maintain(view, &mut batch, table, old.as_ref(), Some(item))?;
-                }
-                Ok((batch, old))
+                let index_units = match &indexed {
+                    Some((table, item)) => {
+                        indexes::maintain(view, &mut batch, table, old.as_ref(), Some(item))?
+                    }
+                    None => Vec::new(),
+                };
+                Ok((batch, (old, index_units)))
             })
             .map_err(unabort)?;
         let old_size = old.as_ref().map(item_size).unwrap_or(0);
@@ -300,6 +303,7 @@ impl Engine {
             consumed: Consumed {
                 read_units: 0.0,
                 write_units: write_units(new_size.max(old_size)),
+                indexes: index_units,
             },
             old_item: match input.return_values {
                 ReturnValues::AllOld => old,
@@ -334,6 +338,7 @@ impl Engine {
             consumed: Consumed {
                 read_units: read_units(size, input.consistent_read),
                 write_units: 0.0,
+                indexes: Vec::new(),
             },
         })
     }
@@ -347,13 +352,13 @@ impl Engine {
         let stats_key = keys::table_prefix(keys::STATS, table.record.id);
         let old_on_failure = input.return_old_on_failure;
         let tbl = Arc::clone(&table);
-        let old = self
+        let (old, index_units) = self
             .storage
             .transact_with(move |view| {
                 let ((count, size), old) = read_current(view, &stats_key, &storage_key)?;
                 check_condition(condition.as_ref(), old.as_ref(), old_on_failure).map_err(abort)?;
                 let Some(old) = old else {
-                    return Ok((WriteBatch::new(), None));
+                    return Ok((WriteBatch::new(), (None, Vec::new())));
                 };
                 let mut batch = WriteBatch::new();
                 batch.delete(storage_key);
@@ -361,8 +366,8 @@ impl Engine {
                     stats_key,
                     encode_stats(count - 1, size - item_size(&old) as i64),
                 );
-                indexes::maintain(view, &mut batch, &tbl, Some(&old), None)?;
-                Ok((batch, Some(old)))
+                let index_units = indexes::maintain(view, &mut batch, &tbl, Some(&old), None)?;
+                Ok((batch, (Some(old), index_units)))
             })
             .map_err(unabort)?;
         let old_size = old.as_ref().map(item_size).unwrap_or(0);
@@ -376,6 +381,7 @@ impl Engine {
             consumed: Consumed {
                 read_units: 0.0,
                 write_units: write_units(old_size),
+                indexes: index_units,
             },
             old_item: match input.return_values {
                 ReturnValues::AllOld => old,
@@ -406,7 +412,7 @@ impl Engine {
             collection_key(&table, input.return_item_collection_metrics, &input.key);
         let key_item = input.key;
         let tbl = Arc::clone(&table);
-        let (old, new, updated_paths) = self
+        let (old, new, updated_paths, index_units) = self
             .storage
             .transact_with(move |view| {
                 let ((mut count, mut size), old) = read_current(view, &stats_key, &storage_key)?;
@@ -433,8 +439,9 @@ impl Engine {
                 let mut batch = WriteBatch::new();
                 batch.put(storage_key, codec::encode_item(&new));
                 batch.put(stats_key, encode_stats(count, size));
-                indexes::maintain(view, &mut batch, &tbl, old.as_ref(), Some(&new))?;
-                Ok((batch, (old, new, paths)))
+                let index_units =
+                    indexes::maintain(view, &mut batch, &tbl, old.as_ref(), Some(&new))?;
+                Ok((batch, (old, new, paths, index_units)))
             })
             .map_err(unabort)?;
         let old_size = old.as_ref().map(item_size).unwrap_or(0);
@@ -455,6 +462,7 @@ impl Engine {
             consumed: Consumed {
                 read_units: 0.0,
                 write_units: write,
+                indexes: index_units,
             },
         })
     }

@@ -10,7 +10,7 @@ use cove_storage::{KeyRange, ReadView, ScanOptions, prefix_successor};
 use cove_types::value::item_size;
 use cove_types::{AttributeValue, Item, KeyAttribute, KeySchema, codec, key};
 use cove_wire::members::ComparisonOperator;
-use cove_wire::output::Consumed;
+use cove_wire::output::{Consumed, IndexConsumed};
 use cove_wire::read::{LegacyCondition, QueryInput, ReadCommon, ScanInput, Select};
 
 use crate::catalog::Table;
@@ -562,6 +562,13 @@ fn start_key(table: &Table, esk: &Item) -> Result<Vec<u8>> {
     item_key(table, values[0], values.get(1).copied()).map_err(|_| schema_mismatch())
 }
 
+/// The bytes a page read: from what it read (table or index), and from the table for
+/// entries a local index completed.
+struct ReadBytes {
+    target: usize,
+    base: usize,
+}
+
 /// What one page reads and keeps.
 struct PageSpec<'a> {
     range: KeyRange,
@@ -580,10 +587,10 @@ fn read_page(
     view: &dyn ReadView,
     target: &Target<'_>,
     spec: PageSpec<'_>,
-) -> Result<(ReadPage, usize)> {
+) -> Result<(ReadPage, ReadBytes)> {
     let mut range = spec.range;
     let mut items = Vec::new();
-    let (mut count, mut scanned, mut bytes) = (0usize, 0usize, 0usize);
+    let (mut count, mut scanned, mut bytes, mut base_bytes) = (0usize, 0usize, 0usize, 0usize);
     let mut last = None;
     'page: loop {
         let want = spec
@@ -611,7 +618,7 @@ fn read_page(
                     let base_key = item_key(table, hash, range)?;
                     if let Some(bytes_read) = view.get(&base_key)? {
                         item = codec::decode_item(&bytes_read)?;
-                        bytes += item_size(&item);
+                        base_bytes += item_size(&item);
                     }
                 }
             }
@@ -619,7 +626,7 @@ fn read_page(
                 Some(filter) => eval_condition(filter, &item)?,
                 None => true,
             };
-            let full = spec.limit == Some(scanned) || bytes >= MAX_PAGE_BYTES;
+            let full = spec.limit == Some(scanned) || bytes + base_bytes >= MAX_PAGE_BYTES;
             if full {
                 last = Some(target.last_key(&item));
             }
@@ -655,12 +662,15 @@ fn read_page(
         count,
         scanned_count: scanned,
         last_evaluated_key: last,
-        consumed: Consumed {
-            read_units: 0.0,
-            write_units: 0.0,
-        },
+        consumed: Consumed::default(),
     };
-    Ok((page, bytes))
+    Ok((
+        page,
+        ReadBytes {
+            target: bytes,
+            base: base_bytes,
+        },
+    ))
 }
 
 impl Engine {
@@ -761,7 +771,7 @@ impl Engine {
                 fetch_base,
             },
         )?;
-        Ok(finish_page(page, common))
+        Ok(finish_page(page, &target, common))
     }
 
     pub fn scan(&self, scope: &Scope, input: ScanInput) -> Result<ReadPage> {
@@ -825,17 +835,40 @@ impl Engine {
                 fetch_base,
             },
         )?;
-        Ok(finish_page(page, common))
+        Ok(finish_page(page, &target, common))
     }
 }
 
 /// Names the page and prices it: the bytes read, rounded up to 4 KB read units once for the
-/// whole page (halved for eventually consistent reads), as DynamoDB charges a Query or Scan.
-fn finish_page((mut page, bytes): (ReadPage, usize), common: &ReadCommon) -> ReadPage {
+/// whole page (halved for eventually consistent reads), as DynamoDB charges a Query or Scan;
+/// an index read is charged to the index, and what a local index fetched to the table.
+fn finish_page(
+    (mut page, bytes): (ReadPage, ReadBytes),
+    target: &Target<'_>,
+    common: &ReadCommon,
+) -> ReadPage {
     page.table_name = common.table_name.clone();
-    page.consumed = Consumed {
-        read_units: read_units(bytes, common.consistent_read),
-        write_units: 0.0,
+    let units = read_units(bytes.target, common.consistent_read);
+    page.consumed = match target.index {
+        None => Consumed {
+            read_units: units,
+            write_units: 0.0,
+            indexes: Vec::new(),
+        },
+        Some(index) => Consumed {
+            read_units: if bytes.base > 0 {
+                read_units(bytes.base, common.consistent_read)
+            } else {
+                0.0
+            },
+            write_units: 0.0,
+            indexes: vec![IndexConsumed {
+                name: index.name.clone(),
+                global: index.global,
+                read_units: units,
+                write_units: 0.0,
+            }],
+        },
     };
     page
 }

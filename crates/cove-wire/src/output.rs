@@ -184,42 +184,80 @@ impl TableDescription {
     }
 }
 
-/// Capacity consumed by one single-table operation.
-#[derive(Debug, Clone, Copy, PartialEq)]
+/// Capacity consumed by one single-table operation: on the table itself and on each of its
+/// indexes the operation read or wrote.
+#[derive(Debug, Clone, PartialEq, Default)]
 pub struct Consumed {
+    pub read_units: f64,
+    pub write_units: f64,
+    pub indexes: Vec<IndexConsumed>,
+}
+
+/// Capacity consumed on one secondary index.
+#[derive(Debug, Clone, PartialEq)]
+pub struct IndexConsumed {
+    pub name: String,
+    pub global: bool,
     pub read_units: f64,
     pub write_units: f64,
 }
 
+fn units_json(read: f64, write: f64) -> Map<String, Value> {
+    let mut o = Map::new();
+    if read > 0.0 {
+        o.insert("ReadCapacityUnits".into(), json!(read));
+    }
+    if write > 0.0 {
+        o.insert("WriteCapacityUnits".into(), json!(write));
+    }
+    o.insert("CapacityUnits".into(), json!(read + write));
+    o
+}
+
 /// Renders `ConsumedCapacity` for the caller's ReturnConsumedCapacity choice, or `None`.
+/// The top-level figures are totals over the table and its indexes; INDEXES adds the
+/// breakdown, as DynamoDB does.
 pub fn consumed_capacity_json(
     table_name: &str,
     mode: ReturnConsumedCapacity,
     consumed: Consumed,
 ) -> Option<Value> {
-    let total = consumed.read_units + consumed.write_units;
+    let read: f64 =
+        consumed.read_units + consumed.indexes.iter().map(|i| i.read_units).sum::<f64>();
+    let write: f64 =
+        consumed.write_units + consumed.indexes.iter().map(|i| i.write_units).sum::<f64>();
     let mut o = Map::new();
     o.insert("TableName".into(), json!(table_name));
-    o.insert("CapacityUnits".into(), json!(total));
-    if consumed.read_units > 0.0 {
-        o.insert("ReadCapacityUnits".into(), json!(consumed.read_units));
+    o.insert("CapacityUnits".into(), json!(read + write));
+    if read > 0.0 {
+        o.insert("ReadCapacityUnits".into(), json!(read));
     }
-    if consumed.write_units > 0.0 {
-        o.insert("WriteCapacityUnits".into(), json!(consumed.write_units));
+    if write > 0.0 {
+        o.insert("WriteCapacityUnits".into(), json!(write));
     }
     match mode {
         ReturnConsumedCapacity::None => return None,
         ReturnConsumedCapacity::Total => {}
         ReturnConsumedCapacity::Indexes => {
-            let mut table = Map::new();
-            if consumed.read_units > 0.0 {
-                table.insert("ReadCapacityUnits".into(), json!(consumed.read_units));
+            o.insert(
+                "Table".into(),
+                Value::Object(units_json(consumed.read_units, consumed.write_units)),
+            );
+            for (global, member) in [
+                (true, "GlobalSecondaryIndexes"),
+                (false, "LocalSecondaryIndexes"),
+            ] {
+                let mut per_index = Map::new();
+                for ix in consumed.indexes.iter().filter(|i| i.global == global) {
+                    per_index.insert(
+                        ix.name.clone(),
+                        Value::Object(units_json(ix.read_units, ix.write_units)),
+                    );
+                }
+                if !per_index.is_empty() {
+                    o.insert(member.into(), Value::Object(per_index));
+                }
             }
-            if consumed.write_units > 0.0 {
-                table.insert("WriteCapacityUnits".into(), json!(consumed.write_units));
-            }
-            table.insert("CapacityUnits".into(), json!(total));
-            o.insert("Table".into(), Value::Object(table));
         }
     }
     Some(Value::Object(o))
@@ -285,18 +323,35 @@ mod tests {
         let c = Consumed {
             read_units: 0.5,
             write_units: 0.0,
+            indexes: Vec::new(),
         };
         assert_eq!(
-            consumed_capacity_json("t", ReturnConsumedCapacity::None, c),
+            consumed_capacity_json("t", ReturnConsumedCapacity::None, c.clone()),
             None
         );
         assert_eq!(
-            consumed_capacity_json("t", ReturnConsumedCapacity::Total, c).unwrap(),
+            consumed_capacity_json("t", ReturnConsumedCapacity::Total, c.clone()).unwrap(),
             json!({"TableName": "t", "CapacityUnits": 0.5, "ReadCapacityUnits": 0.5})
         );
         assert_eq!(
             consumed_capacity_json("t", ReturnConsumedCapacity::Indexes, c).unwrap()["Table"],
             json!({"ReadCapacityUnits": 0.5, "CapacityUnits": 0.5})
+        );
+        let w = Consumed {
+            read_units: 0.0,
+            write_units: 1.0,
+            indexes: vec![IndexConsumed {
+                name: "g".into(),
+                global: true,
+                read_units: 0.0,
+                write_units: 2.0,
+            }],
+        };
+        assert_eq!(
+            consumed_capacity_json("t", ReturnConsumedCapacity::Indexes, w).unwrap(),
+            json!({"TableName": "t", "CapacityUnits": 3.0, "WriteCapacityUnits": 3.0,
+                "Table": {"WriteCapacityUnits": 1.0, "CapacityUnits": 1.0},
+                "GlobalSecondaryIndexes": {"g": {"WriteCapacityUnits": 2.0, "CapacityUnits": 2.0}}})
         );
     }
 }

@@ -848,3 +848,71 @@ async fn global_indexes_are_created_with_a_backfill_and_deleted() {
         .unwrap();
     assert_eq!(out.count(), 1);
 }
+
+#[tokio::test]
+async fn capacity_is_reported_per_index() {
+    use aws_sdk_dynamodb::types::ReturnConsumedCapacity;
+    let dir = data_dir();
+    let cove = Cove::start(dir.path());
+    let client = cove.client();
+    create_indexed(&client).await;
+    // A new item with keys for by_g and by_lsk, not by_h: one write on each of those two.
+    let out = client
+        .put_item()
+        .table_name("idx")
+        .item("pk", s("p"))
+        .item("sk", n(1))
+        .item("lsk", n(1))
+        .item("gpk", s("g"))
+        .item("gsk", n(1))
+        .return_consumed_capacity(ReturnConsumedCapacity::Indexes)
+        .send()
+        .await
+        .unwrap();
+    let c = out.consumed_capacity().unwrap();
+    assert_eq!(c.capacity_units(), Some(3.0));
+    assert_eq!(c.table().unwrap().capacity_units(), Some(1.0));
+    let g = c.global_secondary_indexes().unwrap();
+    assert_eq!(g.len(), 1);
+    assert_eq!(g["by_g"].write_capacity_units(), Some(1.0));
+    assert_eq!(
+        c.local_secondary_indexes().unwrap()["by_lsk"].capacity_units(),
+        Some(1.0)
+    );
+    // Moving the item in by_g costs a delete and a put there; by_lsk is untouched.
+    let out = client
+        .update_item()
+        .table_name("idx")
+        .key("pk", s("p"))
+        .key("sk", n(1))
+        .update_expression("SET gpk = :h")
+        .expression_attribute_values(":h", s("h"))
+        .return_consumed_capacity(ReturnConsumedCapacity::Indexes)
+        .send()
+        .await
+        .unwrap();
+    let c = out.consumed_capacity().unwrap();
+    assert_eq!(
+        c.global_secondary_indexes().unwrap()["by_g"].capacity_units(),
+        Some(2.0)
+    );
+    assert!(c.local_secondary_indexes().is_none());
+    // A read of a global index is charged to the index, not the table.
+    let out = client
+        .query()
+        .table_name("idx")
+        .index_name("by_g")
+        .key_condition_expression("gpk = :h")
+        .expression_attribute_values(":h", s("h"))
+        .return_consumed_capacity(ReturnConsumedCapacity::Indexes)
+        .send()
+        .await
+        .unwrap();
+    let c = out.consumed_capacity().unwrap();
+    assert_eq!(c.capacity_units(), Some(0.5));
+    assert_eq!(c.table().unwrap().capacity_units(), Some(0.0));
+    assert_eq!(
+        c.global_secondary_indexes().unwrap()["by_g"].read_capacity_units(),
+        Some(0.5)
+    );
+}

@@ -465,7 +465,12 @@ async fn item_errors_are_dynamodbs() {
     );
 
     // Operations that are not built answer DynamoDB's UnknownOperationException.
-    let err = client.scan().table_name("Errs").send().await.unwrap_err();
+    let err = client
+        .describe_time_to_live()
+        .table_name("Errs")
+        .send()
+        .await
+        .unwrap_err();
     assert_eq!(err.code(), Some("UnknownOperationException"));
 }
 
