@@ -23,7 +23,8 @@ pub struct ServeArgs {
     /// Where data lives [default: ./cove-data].
     #[arg(long, env = "COVE_DATA_DIR")]
     pub data_dir: Option<PathBuf>,
-    /// A TOML file with any of: listen, data_dir, tls_cert, tls_key, account_id, region, dev.
+    /// A TOML file with any of: listen, data_dir, tls_cert, tls_key, account_id, region, dev,
+    /// item_collection_limit_bytes.
     #[arg(long, env = "COVE_CONFIG")]
     pub config: Option<PathBuf>,
     /// PEM certificate chain; serves HTTPS together with --tls-key.
@@ -41,6 +42,11 @@ pub struct ServeArgs {
     /// Development mode: accept any well-formed credentials without checking signatures.
     #[arg(long, env = "COVE_DEV")]
     pub dev: bool,
+    /// The item-collection size limit of tables with local secondary indexes, in bytes
+    /// [default: 10737418240, DynamoDB's 10 GB]. Lower it to test how an application
+    /// handles ItemCollectionSizeLimitExceededException.
+    #[arg(long, env = "COVE_ITEM_COLLECTION_LIMIT_BYTES")]
+    pub item_collection_limit_bytes: Option<u64>,
 }
 
 #[derive(Deserialize, Default, Debug)]
@@ -53,6 +59,7 @@ struct FileSettings {
     account_id: Option<String>,
     region: Option<String>,
     dev: Option<bool>,
+    item_collection_limit_bytes: Option<u64>,
 }
 
 /// Resolved settings.
@@ -65,6 +72,7 @@ pub struct Settings {
     pub region: String,
     pub dev: bool,
     pub root_credentials: Option<(String, String)>,
+    pub item_collection_limit_bytes: u64,
 }
 
 impl Settings {
@@ -121,6 +129,10 @@ impl Settings {
             region,
             dev: args.dev || file.dev.unwrap_or(false),
             root_credentials,
+            item_collection_limit_bytes: args
+                .item_collection_limit_bytes
+                .or(file.item_collection_limit_bytes)
+                .unwrap_or(cove_engine::DEFAULT_ITEM_COLLECTION_LIMIT),
         })
     }
 

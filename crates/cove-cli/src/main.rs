@@ -11,7 +11,7 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
 
-use cove_engine::Engine;
+use cove_engine::{Engine, EngineOptions};
 use cove_server::{AuthMode, Server, ServerConfig};
 use cove_storage::Storage;
 use cove_storage_sqlite::{SqliteBackend, SqliteOptions};
@@ -60,7 +60,15 @@ fn serve(settings: Settings) -> Result<()> {
     let backend = SqliteBackend::open(&db_path, SqliteOptions::default())
         .with_context(|| format!("cannot open storage at {}", db_path.display()))?;
     let storage = Storage::new(backend);
-    let engine = Arc::new(Engine::open(storage.clone()).context("cannot open the engine")?);
+    let engine = Arc::new(
+        Engine::open_with(
+            storage.clone(),
+            EngineOptions {
+                item_collection_limit_bytes: settings.item_collection_limit_bytes,
+            },
+        )
+        .context("cannot open the engine")?,
+    );
 
     let auth = if settings.dev {
         AuthMode::Dev

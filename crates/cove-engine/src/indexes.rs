@@ -289,10 +289,106 @@ pub fn adopt_unmaintained(
                 for index in for_txn.indexes.iter().filter(|i| fresh.contains(&i.name)) {
                     backfill(view, &mut batch, &for_txn, index)?;
                 }
+                rebuild_collections(view, &mut batch, &for_txn)?;
                 Ok(batch)
             })
             .map_err(crate::tables::unabort)?;
         *table = std::sync::Arc::new(adopted);
+    }
+    Ok(())
+}
+
+/// The bytes an item adds to its item collection: itself and its local index entries.
+fn collection_bytes(table: &Table, item: &Item) -> i64 {
+    let entries: usize = table
+        .indexes
+        .iter()
+        .filter(|i| !i.global)
+        .filter_map(|i| i.entry(table, item).ok().flatten())
+        .map(|(_, e)| item_size(&e))
+        .sum();
+    (item_size(item) + entries) as i64
+}
+
+/// Keeps the size of the item collection `old`/`new` belong to, for tables with local
+/// indexes, and refuses a write that would grow it past `limit` with DynamoDB's
+/// ItemCollectionSizeLimitExceededException. Returns the collection's size after the write,
+/// or `None` when the table has no local index.
+pub fn track_collection(
+    view: &dyn ReadView,
+    batch: &mut WriteBatch,
+    table: &Table,
+    old: Option<&Item>,
+    new: Option<&Item>,
+    limit: u64,
+) -> std::result::Result<Option<i64>, AbortError> {
+    if table.indexes.iter().all(|i| i.global) {
+        return Ok(None);
+    }
+    let Some(hash) = new.or(old).and_then(|i| i.get(&table.schema.hash.name)) else {
+        return Ok(None);
+    };
+    let mut encoded = Vec::new();
+    key::encode_scalar(hash, &mut encoded).map_err(|e| abort(e.into()))?;
+    let key = keys::collection_key(table.record.id, &encoded);
+    let current = match view.get(&key)? {
+        Some(v) => i64::from_be_bytes(
+            v.as_slice()
+                .try_into()
+                .map_err(|_| abort(EngineError::Corrupt("collection size".into())))?,
+        ),
+        None => 0,
+    };
+    let delta = new.map_or(0, |n| collection_bytes(table, n))
+        - old.map_or(0, |o| collection_bytes(table, o));
+    let size = current + delta;
+    if delta > 0 && size as u64 > limit {
+        return Err(abort(EngineError::ItemCollectionSizeLimitExceeded(
+            "Collection size exceeded.".into(),
+        )));
+    }
+    if size <= 0 {
+        batch.delete(key);
+    } else {
+        batch.put(key, size.to_be_bytes().to_vec());
+    }
+    Ok(Some(size.max(0)))
+}
+
+/// Recomputes every item collection's size of a table with local indexes.
+pub fn rebuild_collections(
+    view: &dyn ReadView,
+    batch: &mut WriteBatch,
+    table: &Table,
+) -> std::result::Result<(), AbortError> {
+    if table.indexes.iter().all(|i| i.global) {
+        return Ok(());
+    }
+    let existing = view.scan(
+        &KeyRange::prefix(&keys::table_prefix(keys::COLLECTION, table.record.id)),
+        ScanOptions::default(),
+    )?;
+    for (k, _) in existing {
+        batch.delete(k);
+    }
+    let items = view.scan(
+        &KeyRange::prefix(&keys::table_prefix(keys::ITEM, table.record.id)),
+        ScanOptions::default(),
+    )?;
+    let mut sizes: std::collections::BTreeMap<Vec<u8>, i64> = std::collections::BTreeMap::new();
+    for (_, value) in items {
+        let item = codec::decode_item(&value).map_err(|e| abort(e.into()))?;
+        let Some(hash) = item.get(&table.schema.hash.name) else {
+            continue;
+        };
+        let mut encoded = Vec::new();
+        key::encode_scalar(hash, &mut encoded).map_err(|e| abort(e.into()))?;
+        *sizes
+            .entry(keys::collection_key(table.record.id, &encoded))
+            .or_default() += collection_bytes(table, &item);
+    }
+    for (k, size) in sizes {
+        batch.put(k, size.to_be_bytes().to_vec());
     }
     Ok(())
 }

@@ -27,9 +27,9 @@ pub struct PutItemOutput {
     pub table_name: String,
     pub old_item: Option<Item>,
     pub consumed: Consumed,
-    /// The item collection's key, when ItemCollectionMetrics were asked for and the table
-    /// has local secondary indexes (only then does DynamoDB report them).
-    pub item_collection_key: Option<Item>,
+    /// The item collection's key and size in bytes, when ItemCollectionMetrics were asked
+    /// for and the table has local secondary indexes (only then does DynamoDB report them).
+    pub item_collection: Option<(Item, i64)>,
 }
 
 pub struct GetItemOutput {
@@ -42,18 +42,18 @@ pub struct UpdateItemOutput {
     pub table_name: String,
     pub attributes: Option<Item>,
     pub consumed: Consumed,
-    /// The item collection's key, when ItemCollectionMetrics were asked for and the table
-    /// has local secondary indexes (only then does DynamoDB report them).
-    pub item_collection_key: Option<Item>,
+    /// The item collection's key and size in bytes, when ItemCollectionMetrics were asked
+    /// for and the table has local secondary indexes (only then does DynamoDB report them).
+    pub item_collection: Option<(Item, i64)>,
 }
 
 pub struct DeleteItemOutput {
     pub table_name: String,
     pub old_item: Option<Item>,
     pub consumed: Consumed,
-    /// The item collection's key, when ItemCollectionMetrics were asked for and the table
-    /// has local secondary indexes (only then does DynamoDB report them).
-    pub item_collection_key: Option<Item>,
+    /// The item collection's key and size in bytes, when ItemCollectionMetrics were asked
+    /// for and the table has local secondary indexes (only then does DynamoDB report them).
+    pub item_collection: Option<(Item, i64)>,
 }
 
 pub(crate) fn resource_not_found() -> EngineError {
@@ -270,7 +270,8 @@ impl Engine {
         let old_on_failure = input.return_old_on_failure;
         // Only tables with indexes need the new item inside the transaction.
         let indexed = (!table.indexes.is_empty()).then(|| (Arc::clone(&table), input.item.clone()));
-        let (old, index_units) = self
+        let limit = self.options.item_collection_limit_bytes;
+        let (old, index_units, collection) = self
             .storage
             .transact_with(move |view| {
                 let ((mut count, mut size), old) = read_current(view, &stats_key, &storage_key)?;
@@ -283,22 +284,31 @@ impl Engine {
                 let mut batch = WriteBatch::new();
                 batch.put(storage_key, encoded);
                 batch.put(stats_key, encode_stats(count, size));
-                let index_units = match &indexed {
-                    Some((table, item)) => {
-                        indexes::maintain(view, &mut batch, table, old.as_ref(), Some(item))?
-                    }
-                    None => Vec::new(),
+                let (index_units, collection) = match &indexed {
+                    Some((table, item)) => (
+                        indexes::maintain(view, &mut batch, table, old.as_ref(), Some(item))?,
+                        indexes::track_collection(
+                            view,
+                            &mut batch,
+                            table,
+                            old.as_ref(),
+                            Some(item),
+                            limit,
+                        )?,
+                    ),
+                    None => (Vec::new(), None),
                 };
-                Ok((batch, (old, index_units)))
+                Ok((batch, (old, index_units, collection)))
             })
             .map_err(unabort)?;
         let old_size = old.as_ref().map(item_size).unwrap_or(0);
         Ok(PutItemOutput {
-            item_collection_key: collection_key(
+            item_collection: collection_key(
                 &table,
                 input.return_item_collection_metrics,
                 &input.item,
-            ),
+            )
+            .map(|k| (k, collection.unwrap_or(0))),
             table_name: input.table_name,
             consumed: Consumed {
                 read_units: 0.0,
@@ -352,13 +362,14 @@ impl Engine {
         let stats_key = keys::table_prefix(keys::STATS, table.record.id);
         let old_on_failure = input.return_old_on_failure;
         let tbl = Arc::clone(&table);
-        let (old, index_units) = self
+        let limit = self.options.item_collection_limit_bytes;
+        let (old, index_units, collection) = self
             .storage
             .transact_with(move |view| {
                 let ((count, size), old) = read_current(view, &stats_key, &storage_key)?;
                 check_condition(condition.as_ref(), old.as_ref(), old_on_failure).map_err(abort)?;
                 let Some(old) = old else {
-                    return Ok((WriteBatch::new(), (None, Vec::new())));
+                    return Ok((WriteBatch::new(), (None, Vec::new(), None)));
                 };
                 let mut batch = WriteBatch::new();
                 batch.delete(storage_key);
@@ -367,16 +378,19 @@ impl Engine {
                     encode_stats(count - 1, size - item_size(&old) as i64),
                 );
                 let index_units = indexes::maintain(view, &mut batch, &tbl, Some(&old), None)?;
-                Ok((batch, (Some(old), index_units)))
+                let collection =
+                    indexes::track_collection(view, &mut batch, &tbl, Some(&old), None, limit)?;
+                Ok((batch, (Some(old), index_units, collection)))
             })
             .map_err(unabort)?;
         let old_size = old.as_ref().map(item_size).unwrap_or(0);
         Ok(DeleteItemOutput {
-            item_collection_key: collection_key(
+            item_collection: collection_key(
                 &table,
                 input.return_item_collection_metrics,
                 &input.key,
-            ),
+            )
+            .map(|k| (k, collection.unwrap_or(0))),
             table_name: input.table_name,
             consumed: Consumed {
                 read_units: 0.0,
@@ -412,7 +426,8 @@ impl Engine {
             collection_key(&table, input.return_item_collection_metrics, &input.key);
         let key_item = input.key;
         let tbl = Arc::clone(&table);
-        let (old, new, updated_paths, index_units) = self
+        let limit = self.options.item_collection_limit_bytes;
+        let (old, new, updated_paths, index_units, collection) = self
             .storage
             .transact_with(move |view| {
                 let ((mut count, mut size), old) = read_current(view, &stats_key, &storage_key)?;
@@ -441,7 +456,15 @@ impl Engine {
                 batch.put(stats_key, encode_stats(count, size));
                 let index_units =
                     indexes::maintain(view, &mut batch, &tbl, old.as_ref(), Some(&new))?;
-                Ok((batch, (old, new, paths, index_units)))
+                let collection = indexes::track_collection(
+                    view,
+                    &mut batch,
+                    &tbl,
+                    old.as_ref(),
+                    Some(&new),
+                    limit,
+                )?;
+                Ok((batch, (old, new, paths, index_units, collection)))
             })
             .map_err(unabort)?;
         let old_size = old.as_ref().map(item_size).unwrap_or(0);
@@ -456,7 +479,7 @@ impl Engine {
             ReturnValues::UpdatedNew => non_empty(cove_expr::project(&updated_paths, &new)),
         };
         Ok(UpdateItemOutput {
-            item_collection_key,
+            item_collection: item_collection_key.map(|k| (k, collection.unwrap_or(0))),
             table_name: input.table_name,
             attributes,
             consumed: Consumed {

@@ -12,6 +12,7 @@
 //! | `0x05` | access key id | credential record (JSON, versioned) |
 //! | `0x06` | table id (u64 BE), index id (u8), bucket (u16 BE), index key, table key | projected item (cove-types codec) |
 //! | `0x07` | table id (u64 BE), index id (u8) | index item count and size (two i64 BE) |
+//! | `0x08` | table id (u64 BE), bucket (u16 BE), hash key | item collection size (i64 BE), tables with local indexes only |
 //!
 //! The bucket is [`partition_bucket`] of the encoded hash key. It spreads partitions over
 //! 65 536 buckets the way DynamoDB spreads them over its partitions, so a Scan segment is one
@@ -36,6 +37,7 @@ pub const TOMBSTONE: u8 = 0x04;
 pub const CREDENTIAL: u8 = 0x05;
 pub const INDEX: u8 = 0x06;
 pub const INDEX_STATS: u8 = 0x07;
+pub const COLLECTION: u8 = 0x08;
 
 /// The keyspace format this build writes and reads.
 pub const FORMAT_VERSION: u8 = 2;
@@ -57,6 +59,14 @@ pub fn partition_bucket(encoded_hash_key: &[u8]) -> u16 {
 /// The storage-key prefix of one partition: everything before the range key.
 pub fn partition_prefix(table_id: u64, encoded_hash_key: &[u8]) -> Vec<u8> {
     let mut k = table_prefix(ITEM, table_id);
+    k.extend_from_slice(&partition_bucket(encoded_hash_key).to_be_bytes());
+    k.extend_from_slice(encoded_hash_key);
+    k
+}
+
+/// The key of the size record of the item collection with this encoded hash key.
+pub fn collection_key(table_id: u64, encoded_hash_key: &[u8]) -> Vec<u8> {
+    let mut k = table_prefix(COLLECTION, table_id);
     k.extend_from_slice(&partition_bucket(encoded_hash_key).to_be_bytes());
     k.extend_from_slice(encoded_hash_key);
     k

@@ -60,6 +60,10 @@ pub enum EngineError {
     /// for it with ReturnValuesOnConditionCheckFailure ALL_OLD.
     #[error("the conditional request failed")]
     ConditionalCheckFailed(Option<Box<Item>>),
+    /// ItemCollectionSizeLimitExceededException: the write would grow an item collection of
+    /// a table with local secondary indexes past its limit.
+    #[error("{0}")]
+    ItemCollectionSizeLimitExceeded(String),
     /// A bug: an internal rule was broken. Reported as a 500 without details.
     #[error("internal: {0}")]
     Internal(String),
@@ -77,6 +81,25 @@ impl From<cove_types::TypesError> for EngineError {
 /// Result alias for engine calls.
 pub type Result<T, E = EngineError> = std::result::Result<T, E>;
 
+/// DynamoDB's limit on an item collection (a partition key's items and their local index
+/// entries) in tables with local secondary indexes: 10 GB.
+pub const DEFAULT_ITEM_COLLECTION_LIMIT: u64 = 10 * 1024 * 1024 * 1024;
+
+/// Settings of an engine.
+#[derive(Debug, Clone, Copy)]
+pub struct EngineOptions {
+    /// See [`DEFAULT_ITEM_COLLECTION_LIMIT`].
+    pub item_collection_limit_bytes: u64,
+}
+
+impl Default for EngineOptions {
+    fn default() -> Self {
+        EngineOptions {
+            item_collection_limit_bytes: DEFAULT_ITEM_COLLECTION_LIMIT,
+        }
+    }
+}
+
 /// The engine handle: cheap to share behind an `Arc`.
 pub struct Engine {
     storage: Storage,
@@ -89,12 +112,18 @@ pub struct Engine {
     /// has one being dropped.
     schema_lock: RwLock<()>,
     credentials: RwLock<HashMap<String, Credential>>,
+    options: EngineOptions,
 }
 
 impl Engine {
     /// Opens the engine over `storage`, loading the catalog and credentials, and resumes the
     /// clean-up of tables deleted before a crash.
     pub fn open(storage: Storage) -> Result<Engine> {
+        Engine::open_with(storage, EngineOptions::default())
+    }
+
+    /// [`Engine::open`] with settings.
+    pub fn open_with(storage: Storage, options: EngineOptions) -> Result<Engine> {
         let format = keys::check_format(&storage)?;
         let mut tables = catalog::load(&storage)?;
         if format == keys::Format::NeedsMigration {
@@ -109,6 +138,7 @@ impl Engine {
             catalog_lock: Mutex::new(()),
             schema_lock: RwLock::new(()),
             credentials: RwLock::new(credentials),
+            options,
         };
         engine.purge_deleted_tables()?;
         Ok(engine)

@@ -707,7 +707,7 @@ fn apply_gsi_updates(record: &mut TableRecord, input: &UpdateTableInput) -> Resu
 /// Deletes a dropped table's items, index entries and index counts in bounded batches, then
 /// its tombstone.
 pub(crate) fn purge_table(storage: &Storage, table_id: u64) -> Result<()> {
-    for kind in [keys::ITEM, keys::INDEX, keys::INDEX_STATS] {
+    for kind in [keys::ITEM, keys::INDEX, keys::INDEX_STATS, keys::COLLECTION] {
         purge_prefix(storage, &keys::table_prefix(kind, table_id))?;
     }
     let mut batch = WriteBatch::new();

@@ -62,7 +62,7 @@ pub fn dispatch(
             let consumed = consumed_capacity_json(&out.table_name, rcc, out.consumed);
             Ok(with_collection_metrics(
                 item_response("Attributes", out.old_item.as_ref(), consumed),
-                out.item_collection_key.as_ref(),
+                out.item_collection.as_ref().map(|(k, size)| (k, *size)),
             ))
         }
         Operation::GetItem => {
@@ -79,7 +79,7 @@ pub fn dispatch(
             let consumed = consumed_capacity_json(&out.table_name, rcc, out.consumed);
             Ok(with_collection_metrics(
                 item_response("Attributes", out.attributes.as_ref(), consumed),
-                out.item_collection_key.as_ref(),
+                out.item_collection.as_ref().map(|(k, size)| (k, *size)),
             ))
         }
         Operation::DeleteItem => {
@@ -89,7 +89,7 @@ pub fn dispatch(
             let consumed = consumed_capacity_json(&out.table_name, rcc, out.consumed);
             Ok(with_collection_metrics(
                 item_response("Attributes", out.old_item.as_ref(), consumed),
-                out.item_collection_key.as_ref(),
+                out.item_collection.as_ref().map(|(k, size)| (k, *size)),
             ))
         }
         Operation::Query => {

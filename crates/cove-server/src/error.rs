@@ -85,6 +85,9 @@ impl Failure {
                 EngineError::ResourceNotFound(msg) => (ErrorCode::ResourceNotFound, msg.clone()),
                 EngineError::ResourceInUse(msg) => (ErrorCode::ResourceInUse, msg.clone()),
                 EngineError::LimitExceeded(msg) => (ErrorCode::LimitExceeded, msg.clone()),
+                EngineError::ItemCollectionSizeLimitExceeded(msg) => {
+                    (ErrorCode::ItemCollectionSizeLimitExceeded, msg.clone())
+                }
                 EngineError::ConditionalCheckFailed(_) => (
                     ErrorCode::ConditionalCheckFailed,
                     "The conditional request failed".into(),

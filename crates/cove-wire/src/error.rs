@@ -19,6 +19,7 @@ pub enum ErrorCode {
     // DynamoDB service errors.
     ConditionalCheckFailed,
     InternalServerError,
+    ItemCollectionSizeLimitExceeded,
     LimitExceeded,
     ResourceInUse,
     ResourceNotFound,
@@ -39,6 +40,9 @@ impl ErrorCode {
             ErrorCode::RequestEntityTooLarge => "RequestEntityTooLarge",
             ErrorCode::ConditionalCheckFailed => "ConditionalCheckFailedException",
             ErrorCode::InternalServerError => "InternalServerError",
+            ErrorCode::ItemCollectionSizeLimitExceeded => {
+                "ItemCollectionSizeLimitExceededException"
+            }
             ErrorCode::LimitExceeded => "LimitExceededException",
             ErrorCode::ResourceInUse => "ResourceInUseException",
             ErrorCode::ResourceNotFound => "ResourceNotFoundException",
@@ -60,6 +64,7 @@ impl ErrorCode {
             | ErrorCode::RequestEntityTooLarge => "com.amazon.coral.service",
             ErrorCode::ConditionalCheckFailed
             | ErrorCode::InternalServerError
+            | ErrorCode::ItemCollectionSizeLimitExceeded
             | ErrorCode::LimitExceeded
             | ErrorCode::ResourceInUse
             | ErrorCode::ResourceNotFound => "com.amazonaws.dynamodb.v20120810",
@@ -85,6 +90,7 @@ impl ErrorCode {
             | ErrorCode::UnknownOperation
             | ErrorCode::Validation
             | ErrorCode::ConditionalCheckFailed
+            | ErrorCode::ItemCollectionSizeLimitExceeded
             | ErrorCode::LimitExceeded
             | ErrorCode::ResourceInUse
             | ErrorCode::ResourceNotFound => 400,

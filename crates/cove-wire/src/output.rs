@@ -302,13 +302,14 @@ pub fn read_page_response(
     Value::Object(o)
 }
 
-/// Adds `ItemCollectionMetrics` to a write's response. Cove reports the smallest size
-/// range DynamoDB uses, 0 to 1 GB, as DynamoDB does for collections of that size.
-pub fn with_collection_metrics(mut response: Value, key: Option<&Item>) -> Value {
-    if let (Some(key), Value::Object(o)) = (key, &mut response) {
+/// Adds `ItemCollectionMetrics` to a write's response: the collection's key and its size as
+/// DynamoDB estimates it, a range of whole gigabytes around the size (`[0.0, 1.0]` below 1 GB).
+pub fn with_collection_metrics(mut response: Value, collection: Option<(&Item, i64)>) -> Value {
+    if let (Some((key, bytes)), Value::Object(o)) = (collection, &mut response) {
+        let lower = (bytes.max(0) as f64 / (1024.0 * 1024.0 * 1024.0)).floor();
         o.insert(
             "ItemCollectionMetrics".into(),
-            json!({"ItemCollectionKey": encode_item(key), "SizeEstimateRangeGB": [0.0, 1.0]}),
+            json!({"ItemCollectionKey": encode_item(key), "SizeEstimateRangeGB": [lower, lower + 1.0]}),
         );
     }
     response

@@ -916,3 +916,74 @@ async fn capacity_is_reported_per_index() {
         Some(0.5)
     );
 }
+
+#[tokio::test]
+async fn item_collections_of_tables_with_local_indexes_are_limited() {
+    use aws_sdk_dynamodb::types::ReturnItemCollectionMetrics;
+    let dir = data_dir();
+    // A 3000-byte limit stands in for DynamoDB's 10 GB.
+    let cove = Cove::start_with(
+        dir.path(),
+        &["--item-collection-limit-bytes", "3000"],
+        &[
+            ("COVE_ROOT_ACCESS_KEY_ID", crate::common::ROOT_ACCESS_KEY_ID),
+            (
+                "COVE_ROOT_SECRET_ACCESS_KEY",
+                crate::common::ROOT_SECRET_ACCESS_KEY,
+            ),
+        ],
+    );
+    let client = cove.client();
+    create_indexed(&client).await;
+    let blob = "x".repeat(900);
+    let mut refused = None;
+    for i in 0..10 {
+        let res = client
+            .put_item()
+            .table_name("idx")
+            .item("pk", s("full"))
+            .item("sk", n(i))
+            .item("lsk", n(i))
+            .item("blob", s(&blob))
+            .return_item_collection_metrics(ReturnItemCollectionMetrics::Size)
+            .send()
+            .await;
+        match res {
+            Ok(out) => {
+                let m = out.item_collection_metrics().unwrap();
+                assert_eq!(m.item_collection_key().unwrap()["pk"], s("full"));
+                assert_eq!(m.size_estimate_range_gb(), [0.0, 1.0]);
+            }
+            Err(e) => {
+                refused = Some((i, e.into_service_error()));
+                break;
+            }
+        }
+    }
+    let (at, err) = refused.expect("the collection hit its limit");
+    assert_eq!(
+        at, 3,
+        "three ~920-byte items fit in 3000 bytes, the fourth does not"
+    );
+    assert_eq!(err.code(), Some("ItemCollectionSizeLimitExceededException"));
+    assert_eq!(err.message(), Some("Collection size exceeded."));
+    // Other collections are not affected, and deleting makes room again.
+    put(
+        &client,
+        vec![("pk", s("other")), ("sk", n(1)), ("blob", s(&blob))],
+    )
+    .await;
+    client
+        .delete_item()
+        .table_name("idx")
+        .key("pk", s("full"))
+        .key("sk", n(0))
+        .send()
+        .await
+        .unwrap();
+    put(
+        &client,
+        vec![("pk", s("full")), ("sk", n(3)), ("blob", s(&blob))],
+    )
+    .await;
+}
