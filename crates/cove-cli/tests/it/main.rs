@@ -9,3 +9,4 @@ mod query;
 mod raw_http;
 mod sdk;
 mod settings;
+mod updates;
