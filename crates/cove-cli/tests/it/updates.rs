@@ -18,6 +18,9 @@ use crate::common::{Cove, data_dir};
 
 type Item = HashMap<String, AttributeValue>;
 
+/// ExpressionAttributeValues for one case.
+type Values<'a> = Vec<(&'a str, AttributeValue)>;
+
 fn s(v: &str) -> AttributeValue {
     AttributeValue::S(v.to_string())
 }
@@ -274,7 +277,7 @@ async fn update_validation_errors_are_dynamodbs() {
     )
     .await;
     let before = get(&client, "a").await;
-    let cases: Vec<(&str, Vec<(&str, AttributeValue)>, &str)> = vec![
+    let cases: Vec<(&str, Values, &str)> = vec![
         (
             "SET mp = :v, mp.k = :v",
             vec![(":v", n("1"))],
@@ -374,7 +377,7 @@ async fn every_condition_function_and_comparator() {
             AttributeValue::B(aws_sdk_dynamodb::primitives::Blob::new(vec![1, 2])),
         ),
     ]);
-    let cases: Vec<(&str, Vec<(&str, AttributeValue)>, bool)> = vec![
+    let cases: Vec<(&str, Values, bool)> = vec![
         ("attribute_exists(n)", vec![], true),
         ("attribute_exists(absent)", vec![], false),
         ("attribute_not_exists(absent)", vec![], true),
