@@ -27,6 +27,8 @@ use crate::reserved::is_reserved;
 pub const MAX_EXPRESSION_BYTES: usize = 4096;
 /// The most operators and functions one expression may use.
 pub const MAX_OPERATORS: usize = 300;
+/// The most values one IN list may hold.
+pub const MAX_IN_OPERANDS: usize = 100;
 /// The largest list index DynamoDB accepts (a Java `int`).
 const MAX_INDEX: u64 = 2_147_483_647;
 /// How deeply parentheses and function calls may nest while parsing. DynamoDB's own limit is
@@ -585,6 +587,12 @@ impl Walk {
                 self.operand(high)
             }
             Condition::In { value, list } => {
+                if list.len() > MAX_IN_OPERANDS {
+                    return Err(format!(
+                        "The IN operator is provided with too many operands; number of operands: {}",
+                        list.len()
+                    ));
+                }
                 self.operators += 1;
                 self.operand(value)?;
                 list.iter().try_for_each(|o| self.operand(o))

@@ -316,6 +316,19 @@ fn size_limit_is_4096_bytes_of_the_text_as_sent() {
 }
 
 #[test]
+fn in_takes_at_most_100_values() {
+    let list = |count: usize| {
+        let values: Vec<String> = (0..count).map(|i| format!(":v{i}")).collect();
+        format!("a IN ({})", values.join(", "))
+    };
+    assert!(parse_filter(&list(100)).is_ok());
+    assert_eq!(
+        error(parse_filter(&list(163))),
+        "Invalid FilterExpression: The IN operator is provided with too many operands; number of operands: 163"
+    );
+}
+
+#[test]
 fn at_most_300_operators() {
     // 151 comparisons joined by 150 ANDs: 301 operators.
     let comparisons = |count: usize| {
