@@ -303,6 +303,21 @@ async fn indexes_are_maintained_and_queryable() {
         assert!(!item.contains_key("gpk"), "gpk is not projected: {item:?}");
     }
     assert!(out.items().iter().any(|i| i.get("a") == Some(&s("a2"))));
+    let explicit = client
+        .query()
+        .table_name("idx")
+        .index_name("by_h")
+        .key_condition_expression("h = :h")
+        .expression_attribute_values(":h", s("hh"))
+        .select(Select::AllProjectedAttributes)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        explicit.items(),
+        out.items(),
+        "ALL_PROJECTED_ATTRIBUTES is an index read's default"
+    );
 
     // Deleting the item removes its entries.
     client
