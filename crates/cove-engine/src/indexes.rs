@@ -14,6 +14,7 @@ use cove_wire::output::IndexConsumed;
 use crate::catalog::Table;
 use crate::keys;
 use crate::tables::{abort, decode_stats, encode_stats};
+use crate::write::Overlay;
 use crate::{EngineError, Result};
 
 /// Which attributes an index keeps besides the keys.
@@ -155,19 +156,18 @@ fn entry_write_units(entry: &Item) -> f64 {
 /// the changes to each index's counts, reading the counts through `view`. Returns the write
 /// units each changed index consumed, as DynamoDB prices them: one write of the new entry,
 /// one delete of the old, or both when the index key changed.
-pub fn maintain(
-    view: &dyn ReadView,
-    batch: &mut WriteBatch,
+pub(crate) fn maintain(
+    ov: &mut Overlay<'_>,
     table: &Table,
     old: Option<&Item>,
     new: Option<&Item>,
-) -> std::result::Result<Vec<IndexConsumed>, AbortError> {
+) -> Result<Vec<IndexConsumed>> {
     let mut consumed = Vec::new();
     for index in &table.indexes {
         // The old item passed these checks when it was written.
         let old_entry = old.and_then(|o| index.entry(table, o).ok().flatten());
         let new_entry = match new {
-            Some(n) => index.entry(table, n).map_err(abort)?,
+            Some(n) => index.entry(table, n)?,
             None => None,
         };
         if old_entry == new_entry {
@@ -191,20 +191,20 @@ pub fn maintain(
             count -= 1;
             size -= item_size(item) as i64;
             if new_entry.as_ref().map(|(nk, _)| nk) != Some(k) {
-                batch.delete(k.clone());
+                ov.delete(k.clone());
             }
         }
         if let Some((k, item)) = new_entry {
             count += 1;
             size += item_size(&item) as i64;
-            batch.put(k, codec::encode_item(&item));
+            ov.put(k, codec::encode_item(&item));
         }
         let stats_key = index.stats_key(table.record.id);
-        let (c, s) = match view.get(&stats_key)? {
-            Some(v) => decode_stats(&v).map_err(abort)?,
+        let (c, s) = match ov.get(&stats_key)? {
+            Some(v) => decode_stats(&v)?,
             None => (0, 0),
         };
-        batch.put(stats_key, encode_stats(c + count, s + size));
+        ov.put(stats_key, encode_stats(c + count, s + size));
     }
     Ok(consumed)
 }
@@ -314,14 +314,13 @@ fn collection_bytes(table: &Table, item: &Item) -> i64 {
 /// indexes, and refuses a write that would grow it past `limit` with DynamoDB's
 /// ItemCollectionSizeLimitExceededException. Returns the collection's size after the write,
 /// or `None` when the table has no local index.
-pub fn track_collection(
-    view: &dyn ReadView,
-    batch: &mut WriteBatch,
+pub(crate) fn track_collection(
+    ov: &mut Overlay<'_>,
     table: &Table,
     old: Option<&Item>,
     new: Option<&Item>,
     limit: u64,
-) -> std::result::Result<Option<i64>, AbortError> {
+) -> Result<Option<i64>> {
     if table.indexes.iter().all(|i| i.global) {
         return Ok(None);
     }
@@ -329,13 +328,13 @@ pub fn track_collection(
         return Ok(None);
     };
     let mut encoded = Vec::new();
-    key::encode_scalar(hash, &mut encoded).map_err(|e| abort(e.into()))?;
+    key::encode_scalar(hash, &mut encoded)?;
     let key = keys::collection_key(table.record.id, &encoded);
-    let current = match view.get(&key)? {
+    let current = match ov.get(&key)? {
         Some(v) => i64::from_be_bytes(
             v.as_slice()
                 .try_into()
-                .map_err(|_| abort(EngineError::Corrupt("collection size".into())))?,
+                .map_err(|_| EngineError::Corrupt("collection size".into()))?,
         ),
         None => 0,
     };
@@ -343,14 +342,14 @@ pub fn track_collection(
         - old.map_or(0, |o| collection_bytes(table, o));
     let size = current + delta;
     if delta > 0 && size as u64 > limit {
-        return Err(abort(EngineError::ItemCollectionSizeLimitExceeded(
+        return Err(EngineError::ItemCollectionSizeLimitExceeded(
             "Collection size exceeded.".into(),
-        )));
+        ));
     }
     if size <= 0 {
-        batch.delete(key);
+        ov.delete(key);
     } else {
-        batch.put(key, size.to_be_bytes().to_vec());
+        ov.put(key, size.to_be_bytes().to_vec());
     }
     Ok(Some(size.max(0)))
 }

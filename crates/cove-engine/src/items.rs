@@ -3,9 +3,8 @@
 
 use std::sync::Arc;
 
-use cove_expr::{Condition, Update, apply_update, eval_condition};
-use cove_storage::{AbortError, ReadView, WriteBatch};
-use cove_types::value::{MAX_ITEM_SIZE, item_size, validate_item};
+use cove_expr::{Condition, Update};
+use cove_types::value::{item_size, validate_item};
 use cove_types::{AttributeValue, Item, KeyAttribute, ScalarType, codec, key};
 use cove_wire::input::{
     DeleteItemInput, GetItemInput, PutItemInput, ReturnValues, UpdateItemInput,
@@ -16,7 +15,8 @@ use crate::catalog::Table;
 use crate::expressions;
 use crate::indexes;
 use crate::keys;
-use crate::tables::{abort, decode_stats, encode_stats, unabort};
+use crate::tables::{abort, unabort};
+use crate::write::{Change, Outcome, Overlay, write_item};
 use crate::{Engine, EngineError, Result, Scope};
 
 /// DynamoDB's limits on key attribute sizes.
@@ -180,47 +180,6 @@ fn key_param(table: &Table, key_item: &Item) -> Result<Vec<u8>> {
     item_key(table, values[0], values.get(1).copied())
 }
 
-/// Reads, inside a write transaction, the table's (count, size) stats and the item as it
-/// is now. The stats record lives exactly as long as the table, so its absence means the
-/// table was deleted after this request looked it up.
-fn read_current(
-    view: &dyn ReadView,
-    stats_key: &[u8],
-    storage_key: &[u8],
-) -> std::result::Result<((i64, i64), Option<Item>), AbortError> {
-    let stats = view
-        .get(stats_key)?
-        .ok_or_else(|| abort(resource_not_found()))?;
-    let stats = decode_stats(&stats).map_err(abort)?;
-    let old = match view.get(storage_key)? {
-        Some(bytes) => Some(codec::decode_item(&bytes).map_err(|e| abort(e.into()))?),
-        None => None,
-    };
-    Ok((stats, old))
-}
-
-/// DynamoDB's error for an update whose result is over 400 KB.
-const UPDATED_ITEM_TOO_LARGE: &str = "Item size to update has exceeded the maximum allowed size";
-
-/// Checks a write's condition against the item as it is (an empty item when there is none).
-fn check_condition(
-    condition: Option<&Condition>,
-    old: Option<&Item>,
-    return_old_on_failure: bool,
-) -> Result<()> {
-    let Some(condition) = condition else {
-        return Ok(());
-    };
-    let empty = Item::new();
-    if eval_condition(condition, old.unwrap_or(&empty))? {
-        return Ok(());
-    }
-    Err(EngineError::ConditionalCheckFailed(
-        old.filter(|_| return_old_on_failure)
-            .map(|item| Box::new(item.clone())),
-    ))
-}
-
 /// The key attributes named in an update's target paths: DynamoDB refuses to change them.
 fn check_key_not_updated(table: &Table, update: &Update) -> Result<()> {
     for path in update.target_paths() {
@@ -256,6 +215,42 @@ impl Engine {
         self.table(scope, name).ok_or_else(resource_not_found)
     }
 
+    /// Runs one write in its own storage transaction.
+    #[allow(clippy::too_many_arguments)]
+    fn write_one(
+        &self,
+        table: &Arc<Table>,
+        storage_key: Vec<u8>,
+        change: OwnedChange,
+        key_item: Item,
+        condition: Option<Condition>,
+        return_old_on_failure: bool,
+    ) -> Result<Outcome> {
+        let table = Arc::clone(table);
+        let limit = self.options.item_collection_limit_bytes;
+        self.storage
+            .transact_with(move |view| {
+                let mut ov = Overlay::new(view);
+                let change = match &change {
+                    OwnedChange::Put(item) => Change::Put(item),
+                    OwnedChange::Update(update) => Change::Update(update.as_ref(), &key_item),
+                    OwnedChange::Delete => Change::Delete,
+                };
+                let outcome = write_item(
+                    &mut ov,
+                    &table,
+                    &storage_key,
+                    change,
+                    condition.as_ref(),
+                    return_old_on_failure,
+                    limit,
+                )
+                .map_err(abort)?;
+                Ok((ov.into_batch(), outcome))
+            })
+            .map_err(unabort)
+    }
+
     pub fn put_item(&self, scope: &Scope, input: PutItemInput) -> Result<PutItemOutput> {
         let _schema = self.schema_lock.read().unwrap_or_else(|e| e.into_inner());
         let table = self.live_table(scope, &input.table_name)?;
@@ -265,58 +260,26 @@ impl Engine {
             expressions::prepare_write(&input.condition, None, None, &input.placeholders)?;
         indexes::check_item(&table, &input.item)?;
         let new_size = item_size(&input.item);
-        let encoded = codec::encode_item(&input.item);
-        let stats_key = keys::table_prefix(keys::STATS, table.record.id);
-        let old_on_failure = input.return_old_on_failure;
-        // Only tables with indexes need the new item inside the transaction.
-        let indexed = (!table.indexes.is_empty()).then(|| (Arc::clone(&table), input.item.clone()));
-        let limit = self.options.item_collection_limit_bytes;
-        let (old, index_units, collection) = self
-            .storage
-            .transact_with(move |view| {
-                let ((mut count, mut size), old) = read_current(view, &stats_key, &storage_key)?;
-                check_condition(condition.as_ref(), old.as_ref(), old_on_failure).map_err(abort)?;
-                match &old {
-                    Some(old) => size -= item_size(old) as i64,
-                    None => count += 1,
-                }
-                size += new_size as i64;
-                let mut batch = WriteBatch::new();
-                batch.put(storage_key, encoded);
-                batch.put(stats_key, encode_stats(count, size));
-                let (index_units, collection) = match &indexed {
-                    Some((table, item)) => (
-                        indexes::maintain(view, &mut batch, table, old.as_ref(), Some(item))?,
-                        indexes::track_collection(
-                            view,
-                            &mut batch,
-                            table,
-                            old.as_ref(),
-                            Some(item),
-                            limit,
-                        )?,
-                    ),
-                    None => (Vec::new(), None),
-                };
-                Ok((batch, (old, index_units, collection)))
-            })
-            .map_err(unabort)?;
-        let old_size = old.as_ref().map(item_size).unwrap_or(0);
+        let collection = collection_key(&table, input.return_item_collection_metrics, &input.item);
+        let outcome = self.write_one(
+            &table,
+            storage_key,
+            OwnedChange::Put(input.item),
+            Item::new(),
+            condition,
+            input.return_old_on_failure,
+        )?;
+        let old_size = outcome.old.as_ref().map(item_size).unwrap_or(0);
         Ok(PutItemOutput {
-            item_collection: collection_key(
-                &table,
-                input.return_item_collection_metrics,
-                &input.item,
-            )
-            .map(|k| (k, collection.unwrap_or(0))),
+            item_collection: collection.map(|k| (k, outcome.collection_size.unwrap_or(0))),
             table_name: input.table_name,
             consumed: Consumed {
                 read_units: 0.0,
                 write_units: write_units(new_size.max(old_size)),
-                indexes: index_units,
+                indexes: outcome.index_units,
             },
             old_item: match input.return_values {
-                ReturnValues::AllOld => old,
+                ReturnValues::AllOld => outcome.old,
                 _ => None,
             },
         })
@@ -359,46 +322,30 @@ impl Engine {
         let storage_key = key_param(&table, &input.key)?;
         let (condition, _) =
             expressions::prepare_write(&input.condition, None, None, &input.placeholders)?;
-        let stats_key = keys::table_prefix(keys::STATS, table.record.id);
-        let old_on_failure = input.return_old_on_failure;
-        let tbl = Arc::clone(&table);
-        let limit = self.options.item_collection_limit_bytes;
-        let (old, index_units, collection) = self
-            .storage
-            .transact_with(move |view| {
-                let ((count, size), old) = read_current(view, &stats_key, &storage_key)?;
-                check_condition(condition.as_ref(), old.as_ref(), old_on_failure).map_err(abort)?;
-                let Some(old) = old else {
-                    return Ok((WriteBatch::new(), (None, Vec::new(), None)));
-                };
-                let mut batch = WriteBatch::new();
-                batch.delete(storage_key);
-                batch.put(
-                    stats_key,
-                    encode_stats(count - 1, size - item_size(&old) as i64),
-                );
-                let index_units = indexes::maintain(view, &mut batch, &tbl, Some(&old), None)?;
-                let collection =
-                    indexes::track_collection(view, &mut batch, &tbl, Some(&old), None, limit)?;
-                Ok((batch, (Some(old), index_units, collection)))
-            })
-            .map_err(unabort)?;
-        let old_size = old.as_ref().map(item_size).unwrap_or(0);
+        let outcome = self.write_one(
+            &table,
+            storage_key,
+            OwnedChange::Delete,
+            Item::new(),
+            condition,
+            input.return_old_on_failure,
+        )?;
+        let old_size = outcome.old.as_ref().map(item_size).unwrap_or(0);
         Ok(DeleteItemOutput {
             item_collection: collection_key(
                 &table,
                 input.return_item_collection_metrics,
                 &input.key,
             )
-            .map(|k| (k, collection.unwrap_or(0))),
+            .map(|k| (k, outcome.collection_size.unwrap_or(0))),
             table_name: input.table_name,
             consumed: Consumed {
                 read_units: 0.0,
                 write_units: write_units(old_size),
-                indexes: index_units,
+                indexes: outcome.index_units,
             },
             old_item: match input.return_values {
-                ReturnValues::AllOld => old,
+                ReturnValues::AllOld => outcome.old,
                 _ => None,
             },
         })
@@ -420,53 +367,22 @@ impl Engine {
         if let Some(update) = &update {
             check_key_not_updated(&table, update)?;
         }
-        let stats_key = keys::table_prefix(keys::STATS, table.record.id);
-        let old_on_failure = input.return_old_on_failure;
-        let item_collection_key =
-            collection_key(&table, input.return_item_collection_metrics, &input.key);
-        let key_item = input.key;
-        let tbl = Arc::clone(&table);
-        let limit = self.options.item_collection_limit_bytes;
-        let (old, new, updated_paths, index_units, collection) = self
-            .storage
-            .transact_with(move |view| {
-                let ((mut count, mut size), old) = read_current(view, &stats_key, &storage_key)?;
-                check_condition(condition.as_ref(), old.as_ref(), old_on_failure).map_err(abort)?;
-                let base = old.clone().unwrap_or_else(|| key_item.clone());
-                let (new, paths) = match &update {
-                    Some(update) => {
-                        let outcome = apply_update(update, base).map_err(|e| abort(e.into()))?;
-                        (outcome.item, outcome.updated_paths)
-                    }
-                    None => (base, Vec::new()),
-                };
-                let new_size = item_size(&new);
-                if new_size > MAX_ITEM_SIZE {
-                    return Err(abort(EngineError::Validation(
-                        UPDATED_ITEM_TOO_LARGE.into(),
-                    )));
-                }
-                match &old {
-                    Some(old) => size -= item_size(old) as i64,
-                    None => count += 1,
-                }
-                size += new_size as i64;
-                let mut batch = WriteBatch::new();
-                batch.put(storage_key, codec::encode_item(&new));
-                batch.put(stats_key, encode_stats(count, size));
-                let index_units =
-                    indexes::maintain(view, &mut batch, &tbl, old.as_ref(), Some(&new))?;
-                let collection = indexes::track_collection(
-                    view,
-                    &mut batch,
-                    &tbl,
-                    old.as_ref(),
-                    Some(&new),
-                    limit,
-                )?;
-                Ok((batch, (old, new, paths, index_units, collection)))
-            })
-            .map_err(unabort)?;
+        let outcome = self.write_one(
+            &table,
+            storage_key,
+            OwnedChange::Update(update),
+            input.key.clone(),
+            condition,
+            input.return_old_on_failure,
+        )?;
+        let Outcome {
+            old,
+            new,
+            updated_paths,
+            index_units,
+            collection_size,
+        } = outcome;
+        let new = new.ok_or_else(|| EngineError::Internal("update produced no item".into()))?;
         let old_size = old.as_ref().map(item_size).unwrap_or(0);
         let write = write_units(item_size(&new).max(old_size));
         let attributes = match input.return_values {
@@ -479,7 +395,12 @@ impl Engine {
             ReturnValues::UpdatedNew => non_empty(cove_expr::project(&updated_paths, &new)),
         };
         Ok(UpdateItemOutput {
-            item_collection: item_collection_key.map(|k| (k, collection.unwrap_or(0))),
+            item_collection: collection_key(
+                &table,
+                input.return_item_collection_metrics,
+                &input.key,
+            )
+            .map(|k| (k, collection_size.unwrap_or(0))),
             table_name: input.table_name,
             attributes,
             consumed: Consumed {
@@ -489,4 +410,11 @@ impl Engine {
             },
         })
     }
+}
+
+/// A write's change, owned so it can move into the transaction closure.
+enum OwnedChange {
+    Put(Item),
+    Update(Option<Update>),
+    Delete,
 }

@@ -13,6 +13,7 @@ mod items;
 mod keys;
 mod query;
 mod tables;
+mod write;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, RwLock};
