@@ -115,7 +115,7 @@ pub(crate) fn type_matches(ty: ScalarType, value: &AttributeValue) -> bool {
 }
 
 /// Checks the key attributes of an item being written, with PutItem's messages.
-fn key_of_item(table: &Table, item: &Item) -> Result<Vec<u8>> {
+pub(crate) fn key_of_item(table: &Table, item: &Item) -> Result<Vec<u8>> {
     let mut values = Vec::with_capacity(2);
     for attr in std::iter::once(&table.schema.hash).chain(table.schema.range.as_ref()) {
         let Some(value) = item.get(&attr.name) else {
@@ -160,7 +160,7 @@ pub(crate) fn check_key_sizes(table: &Table, values: &[&AttributeValue]) -> Resu
 }
 
 /// Checks a `Key` parameter (GetItem, DeleteItem): exactly the schema's attributes.
-fn key_param(table: &Table, key_item: &Item) -> Result<Vec<u8>> {
+pub(crate) fn key_param(table: &Table, key_item: &Item) -> Result<Vec<u8>> {
     let expected = 1 + usize::from(table.schema.range.is_some());
     if key_item.len() != expected {
         return Err(schema_mismatch());
@@ -181,7 +181,7 @@ fn key_param(table: &Table, key_item: &Item) -> Result<Vec<u8>> {
 }
 
 /// The key attributes named in an update's target paths: DynamoDB refuses to change them.
-fn check_key_not_updated(table: &Table, update: &Update) -> Result<()> {
+pub(crate) fn check_key_not_updated(table: &Table, update: &Update) -> Result<()> {
     for path in update.target_paths() {
         if let Some(name) = path.top_level_name()
             && std::iter::once(&table.schema.hash)

@@ -13,6 +13,7 @@
 //! | `0x06` | table id (u64 BE), index id (u8), bucket (u16 BE), index key, table key | projected item (cove-types codec) |
 //! | `0x07` | table id (u64 BE), index id (u8) | index item count and size (two i64 BE) |
 //! | `0x08` | table id (u64 BE), bucket (u16 BE), hash key | item collection size (i64 BE), tables with local indexes only |
+//! | `0x09` | account `0x00` region `0x00` client request token | request fingerprint (u64 BE) and expiry (f64 BE seconds) |
 //!
 //! The bucket is [`partition_bucket`] of the encoded hash key. It spreads partitions over
 //! 65 536 buckets the way DynamoDB spreads them over its partitions, so a Scan segment is one
@@ -38,6 +39,7 @@ pub const CREDENTIAL: u8 = 0x05;
 pub const INDEX: u8 = 0x06;
 pub const INDEX_STATS: u8 = 0x07;
 pub const COLLECTION: u8 = 0x08;
+pub const TOKEN: u8 = 0x09;
 
 /// The keyspace format this build writes and reads.
 pub const FORMAT_VERSION: u8 = 2;
@@ -69,6 +71,17 @@ pub fn collection_key(table_id: u64, encoded_hash_key: &[u8]) -> Vec<u8> {
     let mut k = table_prefix(COLLECTION, table_id);
     k.extend_from_slice(&partition_bucket(encoded_hash_key).to_be_bytes());
     k.extend_from_slice(encoded_hash_key);
+    k
+}
+
+/// The key of a TransactWriteItems ClientRequestToken record.
+pub fn token_key(account: &str, region: &str, token: &str) -> Vec<u8> {
+    let mut k = vec![TOKEN];
+    k.extend_from_slice(account.as_bytes());
+    k.push(0);
+    k.extend_from_slice(region.as_bytes());
+    k.push(0);
+    k.extend_from_slice(token.as_bytes());
     k
 }
 

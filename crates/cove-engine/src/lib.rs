@@ -5,6 +5,7 @@
 //! The engine knows nothing of HTTP or signatures; the server calls it after authentication.
 //! All calls are blocking (storage is), so async callers run them on a blocking thread.
 
+mod batch;
 mod catalog;
 mod credentials;
 mod expressions;
@@ -21,6 +22,10 @@ use std::sync::{Arc, Mutex, RwLock};
 use cove_storage::{Storage, StorageError};
 use cove_types::Item;
 
+pub use batch::{
+    BatchGetItemOutput, BatchWriteItemOutput, CancellationReason, TableConsumed,
+    TransactGetItemsOutput, TransactWriteItemsOutput,
+};
 pub use catalog::Table;
 pub use credentials::{Credential, ROOT_PRINCIPAL};
 pub use items::{DeleteItemOutput, GetItemOutput, PutItemOutput, UpdateItemOutput};
@@ -65,6 +70,12 @@ pub enum EngineError {
     /// a table with local secondary indexes past its limit.
     #[error("{0}")]
     ItemCollectionSizeLimitExceeded(String),
+    /// TransactionCanceledException: one reason per action, in request order.
+    #[error("transaction cancelled")]
+    TransactionCanceled(Vec<CancellationReason>),
+    /// IdempotentParameterMismatchException, with AWS's message.
+    #[error("{0}")]
+    IdempotentParameterMismatch(String),
     /// A bug: an internal rule was broken. Reported as a 500 without details.
     #[error("internal: {0}")]
     Internal(String),

@@ -4,8 +4,13 @@
 
 use serde_json::{Map, Value, json};
 
-use cove_engine::{Engine, ReadPage, Scope};
+use cove_engine::{Engine, ReadPage, Scope, TableConsumed};
+use cove_types::Item;
 use cove_wire::Operation;
+use cove_wire::attr::encode_item;
+use cove_wire::batch::{
+    BatchGetItemInput, BatchWriteItemInput, TransactGetItemsInput, TransactWriteItemsInput,
+};
 use cove_wire::input::{
     CreateTableInput, DeleteItemInput, GetItemInput, ListTablesInput, PutItemInput,
     ReturnConsumedCapacity, UpdateItemInput, UpdateTableInput, decode_table_name,
@@ -102,9 +107,88 @@ pub fn dispatch(
             let rcc = input.common.return_consumed_capacity;
             Ok(page_response(engine.scan(&scope, input)?, rcc))
         }
+        Operation::BatchWriteItem => {
+            let input = BatchWriteItemInput::decode(body)?;
+            let rcc = input.return_consumed_capacity;
+            let out = engine.batch_write_item(&scope, input)?;
+            let mut o = Map::new();
+            // Every request is applied in one transaction, so nothing is ever left over.
+            o.insert("UnprocessedItems".into(), json!({}));
+            add_consumed(&mut o, rcc, out.consumed);
+            add_collections(&mut o, out.item_collections);
+            Ok(Value::Object(o))
+        }
+        Operation::BatchGetItem => {
+            let input = BatchGetItemInput::decode(body)?;
+            let rcc = input.return_consumed_capacity;
+            let requests = input.tables.clone();
+            let out = engine.batch_get_item(&scope, input)?;
+            let mut responses = Map::new();
+            for (table, items) in &out.responses {
+                responses.insert(
+                    table.clone(),
+                    Value::Array(items.iter().map(encode_item).collect()),
+                );
+            }
+            let mut unprocessed = Map::new();
+            for (table, keys) in &out.unprocessed {
+                let mut entry = Map::new();
+                entry.insert(
+                    "Keys".into(),
+                    Value::Array(keys.iter().map(encode_item).collect()),
+                );
+                // The rest of the table's request, so the caller can resend it as is.
+                if let Some((_, req)) = requests.iter().find(|(n, _)| n == table) {
+                    if let Some(p) = &req.projection_expression {
+                        entry.insert("ProjectionExpression".into(), json!(p));
+                    }
+                    if let Some(names) = &req.attributes_to_get {
+                        entry.insert("AttributesToGet".into(), json!(names));
+                    }
+                    if let Some(names) = &req.placeholders.names {
+                        let m: Map<String, Value> =
+                            names.iter().map(|(k, v)| (k.clone(), json!(v))).collect();
+                        entry.insert("ExpressionAttributeNames".into(), Value::Object(m));
+                    }
+                    if req.consistent_read {
+                        entry.insert("ConsistentRead".into(), json!(true));
+                    }
+                }
+                unprocessed.insert(table.clone(), Value::Object(entry));
+            }
+            let mut o = Map::new();
+            o.insert("Responses".into(), Value::Object(responses));
+            o.insert("UnprocessedKeys".into(), Value::Object(unprocessed));
+            add_consumed(&mut o, rcc, out.consumed);
+            Ok(Value::Object(o))
+        }
+        Operation::TransactWriteItems => {
+            let input = TransactWriteItemsInput::decode(body)?;
+            let rcc = input.return_consumed_capacity;
+            let out = engine.transact_write_items(&scope, input)?;
+            let mut o = Map::new();
+            add_consumed(&mut o, rcc, out.consumed);
+            add_collections(&mut o, out.item_collections);
+            Ok(Value::Object(o))
+        }
+        Operation::TransactGetItems => {
+            let input = TransactGetItemsInput::decode(body)?;
+            let rcc = input.return_consumed_capacity;
+            let out = engine.transact_get_items(&scope, input)?;
+            let responses: Vec<Value> = out
+                .responses
+                .iter()
+                .map(|item| match item {
+                    Some(item) => json!({"Item": encode_item(item)}),
+                    None => json!({}),
+                })
+                .collect();
+            let mut o = Map::new();
+            o.insert("Responses".into(), Value::Array(responses));
+            add_consumed(&mut o, rcc, out.consumed);
+            Ok(Value::Object(o))
+        }
         Operation::BatchExecuteStatement
-        | Operation::BatchGetItem
-        | Operation::BatchWriteItem
         | Operation::CreateBackup
         | Operation::CreateGlobalTable
         | Operation::DeleteBackup
@@ -138,8 +222,6 @@ pub fn dispatch(
         | Operation::RestoreTableFromBackup
         | Operation::RestoreTableToPointInTime
         | Operation::TagResource
-        | Operation::TransactGetItems
-        | Operation::TransactWriteItems
         | Operation::UntagResource
         | Operation::UpdateContinuousBackups
         | Operation::UpdateContributorInsights
@@ -160,4 +242,39 @@ fn page_response(page: ReadPage, rcc: ReturnConsumedCapacity) -> Value {
         page.last_evaluated_key.as_ref(),
         consumed,
     )
+}
+
+/// Adds a multi-table operation's `ConsumedCapacity` list, when asked for.
+fn add_consumed(
+    o: &mut Map<String, Value>,
+    rcc: ReturnConsumedCapacity,
+    consumed: Vec<TableConsumed>,
+) {
+    let list: Vec<Value> = consumed
+        .into_iter()
+        .filter_map(|t| consumed_capacity_json(&t.table_name, rcc, t.consumed))
+        .collect();
+    if !list.is_empty() {
+        o.insert("ConsumedCapacity".into(), Value::Array(list));
+    }
+}
+
+/// Adds `ItemCollectionMetrics` per table, for tables with local indexes, when asked for.
+fn add_collections(o: &mut Map<String, Value>, collections: Vec<(String, Vec<(Item, i64)>)>) {
+    if collections.is_empty() {
+        return;
+    }
+    let mut per_table = Map::new();
+    for (table, list) in collections {
+        let metrics: Vec<Value> = list
+            .iter()
+            .filter_map(|(key, size)| {
+                with_collection_metrics(json!({}), Some((key, *size)))
+                    .get("ItemCollectionMetrics")
+                    .cloned()
+            })
+            .collect();
+        per_table.insert(table, Value::Array(metrics));
+    }
+    o.insert("ItemCollectionMetrics".into(), Value::Object(per_table));
 }

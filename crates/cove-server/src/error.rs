@@ -92,6 +92,20 @@ impl Failure {
                     ErrorCode::ConditionalCheckFailed,
                     "The conditional request failed".into(),
                 ),
+                EngineError::TransactionCanceled(reasons) => (
+                    ErrorCode::TransactionCanceled,
+                    format!(
+                        "Transaction cancelled, please refer cancellation reasons for specific reasons [{}]",
+                        reasons
+                            .iter()
+                            .map(|r| r.code)
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ),
+                ),
+                EngineError::IdempotentParameterMismatch(msg) => {
+                    (ErrorCode::IdempotentParameterMismatch, msg.clone())
+                }
                 EngineError::Storage(_) | EngineError::Corrupt(_) | EngineError::Internal(_) => {
                     (ErrorCode::InternalServerError, INTERNAL_MESSAGE.into())
                 }
@@ -107,6 +121,26 @@ impl Failure {
             Failure::Engine(EngineError::ConditionalCheckFailed(Some(item))) => {
                 let mut extra = serde_json::Map::new();
                 extra.insert("Item".into(), encode_item(item));
+                error_body_with(code, &message, extra)
+            }
+            // TransactionCanceledException lists why each action failed, in request order.
+            Failure::Engine(EngineError::TransactionCanceled(reasons)) => {
+                let list: Vec<serde_json::Value> = reasons
+                    .iter()
+                    .map(|r| {
+                        let mut o = serde_json::Map::new();
+                        o.insert("Code".into(), r.code.into());
+                        if let Some(m) = &r.message {
+                            o.insert("Message".into(), m.clone().into());
+                        }
+                        if let Some(item) = &r.item {
+                            o.insert("Item".into(), encode_item(item));
+                        }
+                        serde_json::Value::Object(o)
+                    })
+                    .collect();
+                let mut extra = serde_json::Map::new();
+                extra.insert("CancellationReasons".into(), serde_json::Value::Array(list));
                 error_body_with(code, &message, extra)
             }
             _ => error_body(code, &message),

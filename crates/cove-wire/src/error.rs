@@ -18,11 +18,13 @@ pub enum ErrorCode {
     RequestEntityTooLarge,
     // DynamoDB service errors.
     ConditionalCheckFailed,
+    IdempotentParameterMismatch,
     InternalServerError,
     ItemCollectionSizeLimitExceeded,
     LimitExceeded,
     ResourceInUse,
     ResourceNotFound,
+    TransactionCanceled,
 }
 
 impl ErrorCode {
@@ -39,6 +41,7 @@ impl ErrorCode {
             ErrorCode::Validation => "ValidationException",
             ErrorCode::RequestEntityTooLarge => "RequestEntityTooLarge",
             ErrorCode::ConditionalCheckFailed => "ConditionalCheckFailedException",
+            ErrorCode::IdempotentParameterMismatch => "IdempotentParameterMismatchException",
             ErrorCode::InternalServerError => "InternalServerError",
             ErrorCode::ItemCollectionSizeLimitExceeded => {
                 "ItemCollectionSizeLimitExceededException"
@@ -46,6 +49,7 @@ impl ErrorCode {
             ErrorCode::LimitExceeded => "LimitExceededException",
             ErrorCode::ResourceInUse => "ResourceInUseException",
             ErrorCode::ResourceNotFound => "ResourceNotFoundException",
+            ErrorCode::TransactionCanceled => "TransactionCanceledException",
         }
     }
 
@@ -63,11 +67,13 @@ impl ErrorCode {
             | ErrorCode::UnknownOperation
             | ErrorCode::RequestEntityTooLarge => "com.amazon.coral.service",
             ErrorCode::ConditionalCheckFailed
+            | ErrorCode::IdempotentParameterMismatch
             | ErrorCode::InternalServerError
             | ErrorCode::ItemCollectionSizeLimitExceeded
             | ErrorCode::LimitExceeded
             | ErrorCode::ResourceInUse
-            | ErrorCode::ResourceNotFound => "com.amazonaws.dynamodb.v20120810",
+            | ErrorCode::ResourceNotFound
+            | ErrorCode::TransactionCanceled => "com.amazonaws.dynamodb.v20120810",
         }
     }
 
@@ -90,17 +96,22 @@ impl ErrorCode {
             | ErrorCode::UnknownOperation
             | ErrorCode::Validation
             | ErrorCode::ConditionalCheckFailed
+            | ErrorCode::IdempotentParameterMismatch
             | ErrorCode::ItemCollectionSizeLimitExceeded
             | ErrorCode::LimitExceeded
             | ErrorCode::ResourceInUse
-            | ErrorCode::ResourceNotFound => 400,
+            | ErrorCode::ResourceNotFound
+            | ErrorCode::TransactionCanceled => 400,
         }
     }
 
     /// Whether the message key is `Message` (as DynamoDB spells it for these codes) rather
     /// than `message`. botocore reads either, but byte-exact clients and tests compare.
     fn capitalized_message_key(self) -> bool {
-        matches!(self, ErrorCode::AccessDenied | ErrorCode::Serialization)
+        matches!(
+            self,
+            ErrorCode::AccessDenied | ErrorCode::Serialization | ErrorCode::TransactionCanceled
+        )
     }
 }
 

@@ -6,6 +6,7 @@
 //! `X-Amz-Target` names. It does no I/O.
 
 pub mod attr;
+pub mod batch;
 pub mod error;
 pub mod input;
 pub mod json;
