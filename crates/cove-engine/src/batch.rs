@@ -340,7 +340,23 @@ impl Engine {
         input: TransactWriteItemsInput,
     ) -> Result<TransactWriteItemsOutput> {
         let _schema = self.schema_lock.read().unwrap_or_else(|e| e.into_inner());
-        let fingerprint = fingerprint(&format!("{:?}", input.items));
+        // Clients send maps in any order, so the placeholders are sorted first: a retry of the
+        // same request must match whatever order its maps came in.
+        let canonical: Vec<_> = input
+            .items
+            .iter()
+            .cloned()
+            .map(|mut w| {
+                if let Some(names) = &mut w.placeholders.names {
+                    names.sort();
+                }
+                if let Some(values) = &mut w.placeholders.values {
+                    values.sort_by(|a, b| a.0.cmp(&b.0));
+                }
+                w
+            })
+            .collect();
+        let fingerprint = fingerprint(&format!("{canonical:?}"));
         let mut prepared = Vec::with_capacity(input.items.len());
         let mut seen = HashSet::new();
         for write in &input.items {

@@ -9,4 +9,5 @@ mod query;
 mod raw_http;
 mod sdk;
 mod settings;
+mod transactions;
 mod updates;
