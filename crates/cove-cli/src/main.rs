@@ -6,6 +6,7 @@
 mod config;
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use anyhow::{Context, Result};
@@ -98,6 +99,33 @@ fn serve(settings: Settings) -> Result<()> {
         );
     }
 
+    // Time to live: delete expired items about once a second, off the request path.
+    let stop_sweeper = Arc::new(AtomicBool::new(false));
+    let sweeper = {
+        let engine = Arc::clone(&engine);
+        let stop = Arc::clone(&stop_sweeper);
+        std::thread::Builder::new()
+            .name("cove-ttl".into())
+            .spawn(move || {
+                while !stop.load(Ordering::Relaxed) {
+                    match engine.sweep_expired(cove_engine::ttl::now(), 1000) {
+                        Ok(0) => {}
+                        Ok(n) => {
+                            tracing::debug!(deleted = n, "time to live: expired items deleted")
+                        }
+                        Err(err) => tracing::warn!(%err, "time to live: sweep failed; retrying"),
+                    }
+                    for _ in 0..10 {
+                        if stop.load(Ordering::Relaxed) {
+                            break;
+                        }
+                        std::thread::sleep(Duration::from_millis(100));
+                    }
+                }
+            })
+            .context("cannot start the time-to-live sweeper")?
+    };
+
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
@@ -119,6 +147,8 @@ fn serve(settings: Settings) -> Result<()> {
         server.run(shutdown_signal()).await;
         anyhow::Ok(())
     })?;
+    stop_sweeper.store(true, Ordering::Relaxed);
+    let _ = sweeper.join();
     drop(engine);
     storage.close().context("closing storage")?;
     tracing::info!("storage closed; bye");

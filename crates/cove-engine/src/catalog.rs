@@ -67,6 +67,12 @@ pub struct TableRecord {
     pub table_class: Option<String>,
     pub deletion_protection: bool,
     pub tags: Vec<(String, String)>,
+    /// The TTL attribute, when time to live is enabled.
+    #[serde(default)]
+    pub ttl_attribute: Option<String>,
+    /// Point-in-time recovery: when it was enabled, if it is.
+    #[serde(default)]
+    pub pitr_enabled_at: Option<f64>,
 }
 
 /// A live table: its record plus the key schemas derived from it.

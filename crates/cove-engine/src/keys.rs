@@ -14,6 +14,7 @@
 //! | `0x07` | table id (u64 BE), index id (u8) | index item count and size (two i64 BE) |
 //! | `0x08` | table id (u64 BE), bucket (u16 BE), hash key | item collection size (i64 BE), tables with local indexes only |
 //! | `0x09` | account `0x00` region `0x00` client request token | request fingerprint (u64 BE) and expiry (f64 BE seconds) |
+//! | `0x0A` | table id (u64 BE), expiry second (u64 BE), item storage key | empty: the TTL expiry index |
 //!
 //! The bucket is [`partition_bucket`] of the encoded hash key. It spreads partitions over
 //! 65 536 buckets the way DynamoDB spreads them over its partitions, so a Scan segment is one
@@ -40,6 +41,7 @@ pub const INDEX: u8 = 0x06;
 pub const INDEX_STATS: u8 = 0x07;
 pub const COLLECTION: u8 = 0x08;
 pub const TOKEN: u8 = 0x09;
+pub const EXPIRY: u8 = 0x0A;
 
 /// The keyspace format this build writes and reads.
 pub const FORMAT_VERSION: u8 = 2;

@@ -13,7 +13,9 @@ mod indexes;
 mod items;
 mod keys;
 mod query;
+mod settings;
 mod tables;
+pub mod ttl;
 mod write;
 
 use std::collections::HashMap;
@@ -30,6 +32,7 @@ pub use catalog::Table;
 pub use credentials::{Credential, ROOT_PRINCIPAL};
 pub use items::{DeleteItemOutput, GetItemOutput, PutItemOutput, UpdateItemOutput};
 pub use query::ReadPage;
+pub use settings::ContinuousBackups;
 
 /// The account and region a request acts in: the account of its principal and the region of
 /// its signing scope.

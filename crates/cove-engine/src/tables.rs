@@ -127,6 +127,60 @@ impl Engine {
             .cloned()
     }
 
+    /// Changes a table's catalog record under the catalog lock: `edit` changes the record,
+    /// `extra` adds writes to the same storage transaction, given the changed table. With
+    /// `exclusive`, item writes wait meanwhile, for changes to what writes maintain.
+    pub(crate) fn change_table(
+        &self,
+        scope: &Scope,
+        name: &str,
+        exclusive: bool,
+        edit: impl FnOnce(&mut TableRecord) -> Result<()>,
+        extra: impl FnOnce(
+            &dyn cove_storage::ReadView,
+            &mut WriteBatch,
+            &Table,
+        ) -> std::result::Result<(), AbortError>
+        + Send
+        + 'static,
+    ) -> Result<Arc<Table>> {
+        let name = self.resolve_name(scope, name)?.to_string();
+        let _guard = self.catalog_lock.lock().unwrap_or_else(|e| e.into_inner());
+        let _schema =
+            exclusive.then(|| self.schema_lock.write().unwrap_or_else(|e| e.into_inner()));
+        let table = self
+            .table(scope, &name)
+            .ok_or_else(|| not_found_table(&name))?;
+        let mut record = table.record.clone();
+        edit(&mut record)?;
+        let changed = Table::from_record(record)?;
+        let for_txn = changed.clone();
+        let catalog_key = keys::catalog_key(&scope.account_id, &scope.region, &name);
+        let id = changed.record.id;
+        self.storage
+            .transact(move |view| {
+                match view.get(&catalog_key)? {
+                    Some(v) if TableRecord::decode(&v).map(|r| r.id == id).unwrap_or(false) => {}
+                    _ => {
+                        return Err(abort(EngineError::ResourceNotFound(
+                            "Requested resource not found".into(),
+                        )));
+                    }
+                }
+                let mut batch = WriteBatch::new();
+                batch.put(catalog_key, for_txn.record.encode());
+                extra(view, &mut batch, &for_txn)?;
+                Ok(batch)
+            })
+            .map_err(unabort)?;
+        let changed = Arc::new(changed);
+        self.tables
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(changed.key(), Arc::clone(&changed));
+        Ok(changed)
+    }
+
     /// Describes a table with its and its indexes' counts, read from one snapshot.
     fn describe(&self, table: &Table, status: &'static str) -> Result<TableDescription> {
         let view = self.storage.snapshot()?;
@@ -203,6 +257,8 @@ impl Engine {
                 .iter()
                 .map(|t| (t.key.clone(), t.value.clone()))
                 .collect(),
+            ttl_attribute: None,
+            pitr_enabled_at: None,
         };
         // Index ids: local indexes first, then global ones, in request order.
         for (i, ix) in record
@@ -707,7 +763,13 @@ fn apply_gsi_updates(record: &mut TableRecord, input: &UpdateTableInput) -> Resu
 /// Deletes a dropped table's items, index entries and index counts in bounded batches, then
 /// its tombstone.
 pub(crate) fn purge_table(storage: &Storage, table_id: u64) -> Result<()> {
-    for kind in [keys::ITEM, keys::INDEX, keys::INDEX_STATS, keys::COLLECTION] {
+    for kind in [
+        keys::ITEM,
+        keys::INDEX,
+        keys::INDEX_STATS,
+        keys::COLLECTION,
+        keys::EXPIRY,
+    ] {
         purge_prefix(storage, &keys::table_prefix(kind, table_id))?;
     }
     let mut batch = WriteBatch::new();

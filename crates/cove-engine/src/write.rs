@@ -20,6 +20,7 @@ use crate::catalog::Table;
 use crate::indexes;
 use crate::keys;
 use crate::tables::{decode_stats, encode_stats};
+use crate::ttl;
 use crate::{EngineError, Result};
 
 /// A transaction's reads over its own pending writes.
@@ -174,6 +175,7 @@ pub(crate) fn write_item(
     }
     ov.put(stats_key, encode_stats(count, size));
     let index_units = indexes::maintain(ov, table, old.as_ref(), new.as_ref())?;
+    ttl::maintain(ov, table, storage_key, old.as_ref(), new.as_ref());
     let collection_size =
         indexes::track_collection(ov, table, old.as_ref(), new.as_ref(), collection_limit)?;
     Ok(Outcome {

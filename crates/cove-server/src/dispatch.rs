@@ -4,9 +4,15 @@
 
 use serde_json::{Map, Value, json};
 
-use cove_engine::{Engine, ReadPage, Scope, TableConsumed};
+use std::net::SocketAddr;
+
+use cove_engine::{ContinuousBackups, Engine, ReadPage, Scope, TableConsumed};
 use cove_types::Item;
 use cove_wire::Operation;
+use cove_wire::admin::{
+    TagResourceInput, UntagResourceInput, UpdateContinuousBackupsInput, UpdateTimeToLiveInput,
+    decode_resource_arn,
+};
 use cove_wire::attr::encode_item;
 use cove_wire::batch::{
     BatchGetItemInput, BatchWriteItemInput, TransactGetItemsInput, TransactWriteItemsInput,
@@ -26,6 +32,7 @@ use crate::error::Failure;
 pub fn dispatch(
     engine: &Engine,
     caller: &Caller,
+    local: Option<SocketAddr>,
     op: Operation,
     body: &Map<String, Value>,
 ) -> Result<Value, Failure> {
@@ -188,23 +195,77 @@ pub fn dispatch(
             add_consumed(&mut o, rcc, out.consumed);
             Ok(Value::Object(o))
         }
+        Operation::UpdateTimeToLive => {
+            let input = UpdateTimeToLiveInput::decode(body)?;
+            let out = engine.update_time_to_live(&scope, input)?;
+            Ok(json!({"TimeToLiveSpecification": {
+                "Enabled": out.enabled, "AttributeName": out.attribute_name
+            }}))
+        }
+        Operation::DescribeTimeToLive => {
+            let name = decode_table_name(body)?;
+            Ok(match engine.describe_time_to_live(&scope, &name)? {
+                Some(attr) => json!({"TimeToLiveDescription": {
+                    "TimeToLiveStatus": "ENABLED", "AttributeName": attr
+                }}),
+                None => json!({"TimeToLiveDescription": {"TimeToLiveStatus": "DISABLED"}}),
+            })
+        }
+        Operation::TagResource => {
+            engine.tag_resource(&scope, TagResourceInput::decode(body)?)?;
+            Ok(json!({}))
+        }
+        Operation::UntagResource => {
+            engine.untag_resource(&scope, UntagResourceInput::decode(body)?)?;
+            Ok(json!({}))
+        }
+        Operation::ListTagsOfResource => {
+            let arn = decode_resource_arn(body)?;
+            let tags: Vec<Value> = engine
+                .list_tags_of_resource(&scope, &arn)?
+                .into_iter()
+                .map(|(k, v)| json!({"Key": k, "Value": v}))
+                .collect();
+            Ok(json!({"Tags": tags}))
+        }
+        Operation::DescribeLimits => Ok(json!({
+            "AccountMaxReadCapacityUnits": 80000,
+            "AccountMaxWriteCapacityUnits": 80000,
+            "TableMaxReadCapacityUnits": 40000,
+            "TableMaxWriteCapacityUnits": 40000
+        })),
+        Operation::DescribeEndpoints => {
+            // This Cove's own address, as the connection reached it.
+            let address = local.map(|a| a.to_string()).unwrap_or_default();
+            Ok(json!({"Endpoints": [{"Address": address, "CachePeriodInMinutes": 1440}]}))
+        }
+        Operation::DescribeContinuousBackups => {
+            let name = decode_table_name(body)?;
+            let out = engine.describe_continuous_backups(&scope, &name)?;
+            Ok(continuous_backups_json(out))
+        }
+        Operation::UpdateContinuousBackups => {
+            let input = UpdateContinuousBackupsInput::decode(body)?;
+            let out = engine.update_continuous_backups(
+                &scope,
+                &input.table_name,
+                input.point_in_time_recovery,
+            )?;
+            Ok(continuous_backups_json(out))
+        }
         Operation::BatchExecuteStatement
         | Operation::CreateBackup
         | Operation::CreateGlobalTable
         | Operation::DeleteBackup
         | Operation::DeleteResourcePolicy
         | Operation::DescribeBackup
-        | Operation::DescribeContinuousBackups
         | Operation::DescribeContributorInsights
-        | Operation::DescribeEndpoints
         | Operation::DescribeExport
         | Operation::DescribeGlobalTable
         | Operation::DescribeGlobalTableSettings
         | Operation::DescribeImport
         | Operation::DescribeKinesisStreamingDestination
-        | Operation::DescribeLimits
         | Operation::DescribeTableReplicaAutoScaling
-        | Operation::DescribeTimeToLive
         | Operation::DisableKinesisStreamingDestination
         | Operation::EnableKinesisStreamingDestination
         | Operation::ExecuteStatement
@@ -217,19 +278,14 @@ pub fn dispatch(
         | Operation::ListExports
         | Operation::ListGlobalTables
         | Operation::ListImports
-        | Operation::ListTagsOfResource
         | Operation::PutResourcePolicy
         | Operation::RestoreTableFromBackup
         | Operation::RestoreTableToPointInTime
-        | Operation::TagResource
-        | Operation::UntagResource
-        | Operation::UpdateContinuousBackups
         | Operation::UpdateContributorInsights
         | Operation::UpdateGlobalTable
         | Operation::UpdateGlobalTableSettings
         | Operation::UpdateKinesisStreamingDestination
-        | Operation::UpdateTableReplicaAutoScaling
-        | Operation::UpdateTimeToLive => Err(Failure::NotBuilt(op)),
+        | Operation::UpdateTableReplicaAutoScaling => Err(Failure::NotBuilt(op)),
     }
 }
 
@@ -277,4 +333,28 @@ fn add_collections(o: &mut Map<String, Value>, collections: Vec<(String, Vec<(It
         per_table.insert(table, Value::Array(metrics));
     }
     o.insert("ItemCollectionMetrics".into(), Value::Object(per_table));
+}
+
+/// DescribeContinuousBackups' and UpdateContinuousBackups' answer. Backups are always on, as in
+/// DynamoDB; point-in-time recovery covers up to 35 days back from when it was enabled.
+fn continuous_backups_json(out: ContinuousBackups) -> Value {
+    let pitr = match out.pitr_enabled_at {
+        Some(since) => {
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_secs_f64())
+                .unwrap_or(since);
+            json!({
+                "PointInTimeRecoveryStatus": "ENABLED",
+                "RecoveryPeriodInDays": 35,
+                "EarliestRestorableDateTime": since.max(now - 35.0 * 86400.0),
+                "LatestRestorableDateTime": now
+            })
+        }
+        None => json!({"PointInTimeRecoveryStatus": "DISABLED"}),
+    };
+    json!({"ContinuousBackupsDescription": {
+        "ContinuousBackupsStatus": "ENABLED",
+        "PointInTimeRecoveryDescription": pitr
+    }})
 }

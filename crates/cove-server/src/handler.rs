@@ -101,7 +101,7 @@ enum Reply {
 
 async fn serve(
     shared: &Arc<Shared>,
-    _conn: ConnInfo,
+    conn: ConnInfo,
     req: Request<Incoming>,
 ) -> Result<Reply, Failure> {
     let (parts, body) = req.into_parts();
@@ -154,9 +154,11 @@ async fn serve(
     let request = cove_wire::json::parse_body(&body)?;
     let engine = Arc::clone(&shared.engine);
     // The engine blocks on storage, so it runs off the async workers.
-    let output = tokio::task::spawn_blocking(move || dispatch(&engine, &caller, op, &request))
-        .await
-        .map_err(|e| Failure::Internal(format!("engine task failed: {e}")))??;
+    let local = conn.local;
+    let output =
+        tokio::task::spawn_blocking(move || dispatch(&engine, &caller, local, op, &request))
+            .await
+            .map_err(|e| Failure::Internal(format!("engine task failed: {e}")))??;
     Ok(Reply::Json(
         serde_json::to_vec(&output).map_err(|e| Failure::Internal(e.to_string()))?,
     ))

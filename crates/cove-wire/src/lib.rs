@@ -5,6 +5,7 @@
 //! Architecture invariant: this is the only crate that knows `__type` strings and
 //! `X-Amz-Target` names. It does no I/O.
 
+pub mod admin;
 pub mod attr;
 pub mod batch;
 pub mod error;

@@ -9,5 +9,6 @@ mod query;
 mod raw_http;
 mod sdk;
 mod settings;
+mod table_settings;
 mod transactions;
 mod updates;

@@ -466,7 +466,7 @@ async fn item_errors_are_dynamodbs() {
 
     // Operations that are not built answer DynamoDB's UnknownOperationException.
     let err = client
-        .describe_time_to_live()
+        .describe_contributor_insights()
         .table_name("Errs")
         .send()
         .await
