@@ -15,6 +15,8 @@
 //! | `0x08` | table id (u64 BE), bucket (u16 BE), hash key | item collection size (i64 BE), tables with local indexes only |
 //! | `0x09` | account `0x00` region `0x00` client request token | request fingerprint (u64 BE) and expiry (f64 BE seconds) |
 //! | `0x0A` | table id (u64 BE), expiry second (u64 BE), item storage key | empty: the TTL expiry index |
+//! | `0x0B` | account `0x00` region `0x00` backup id | backup record (JSON, versioned) |
+//! | `0x0C` | backup id `0x00` item key after the table id (bucket, hash, range) | item (cove-types codec) |
 //!
 //! The bucket is [`partition_bucket`] of the encoded hash key. It spreads partitions over
 //! 65 536 buckets the way DynamoDB spreads them over its partitions, so a Scan segment is one
@@ -42,6 +44,8 @@ pub const INDEX_STATS: u8 = 0x07;
 pub const COLLECTION: u8 = 0x08;
 pub const TOKEN: u8 = 0x09;
 pub const EXPIRY: u8 = 0x0A;
+pub const BACKUP: u8 = 0x0B;
+pub const BACKUP_DATA: u8 = 0x0C;
 
 /// The keyspace format this build writes and reads.
 pub const FORMAT_VERSION: u8 = 2;
@@ -73,6 +77,16 @@ pub fn collection_key(table_id: u64, encoded_hash_key: &[u8]) -> Vec<u8> {
     let mut k = table_prefix(COLLECTION, table_id);
     k.extend_from_slice(&partition_bucket(encoded_hash_key).to_be_bytes());
     k.extend_from_slice(encoded_hash_key);
+    k
+}
+
+/// The prefix of an account's backup records in a region.
+pub fn backup_prefix(account: &str, region: &str) -> Vec<u8> {
+    let mut k = vec![BACKUP];
+    k.extend_from_slice(account.as_bytes());
+    k.push(0);
+    k.extend_from_slice(region.as_bytes());
+    k.push(0);
     k
 }
 

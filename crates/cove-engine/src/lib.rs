@@ -5,6 +5,7 @@
 //! The engine knows nothing of HTTP or signatures; the server calls it after authentication.
 //! All calls are blocking (storage is), so async callers run them on a blocking thread.
 
+mod backups;
 mod batch;
 mod catalog;
 mod credentials;
@@ -24,11 +25,12 @@ use std::sync::{Arc, Mutex, RwLock};
 use cove_storage::{Storage, StorageError};
 use cove_types::Item;
 
+pub use backups::Backup;
 pub use batch::{
     BatchGetItemOutput, BatchWriteItemOutput, CancellationReason, TableConsumed,
     TransactGetItemsOutput, TransactWriteItemsOutput,
 };
-pub use catalog::Table;
+pub use catalog::{IndexRecord, Table, TableRecord};
 pub use credentials::{Credential, ROOT_PRINCIPAL};
 pub use items::{DeleteItemOutput, GetItemOutput, PutItemOutput, UpdateItemOutput};
 pub use query::ReadPage;
@@ -73,6 +75,15 @@ pub enum EngineError {
     /// a table with local secondary indexes past its limit.
     #[error("{0}")]
     ItemCollectionSizeLimitExceeded(String),
+    /// TableNotFoundException (backup operations), with AWS's message.
+    #[error("{0}")]
+    TableNotFound(String),
+    /// TableAlreadyExistsException (restores), with AWS's message.
+    #[error("{0}")]
+    TableAlreadyExists(String),
+    /// BackupNotFoundException, with AWS's message.
+    #[error("{0}")]
+    BackupNotFound(String),
     /// TransactionCanceledException: one reason per action, in request order.
     #[error("transaction cancelled")]
     TransactionCanceled(Vec<CancellationReason>),

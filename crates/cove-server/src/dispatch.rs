@@ -6,11 +6,12 @@ use serde_json::{Map, Value, json};
 
 use std::net::SocketAddr;
 
-use cove_engine::{ContinuousBackups, Engine, ReadPage, Scope, TableConsumed};
+use cove_engine::{Backup, ContinuousBackups, Engine, ReadPage, Scope, TableConsumed};
 use cove_types::Item;
 use cove_wire::Operation;
 use cove_wire::admin::{
-    TagResourceInput, UntagResourceInput, UpdateContinuousBackupsInput, UpdateTimeToLiveInput,
+    CreateBackupInput, ListBackupsInput, RestoreTableFromBackupInput, TagResourceInput,
+    UntagResourceInput, UpdateContinuousBackupsInput, UpdateTimeToLiveInput, decode_backup_arn,
     decode_resource_arn,
 };
 use cove_wire::attr::encode_item;
@@ -253,12 +254,61 @@ pub fn dispatch(
             )?;
             Ok(continuous_backups_json(out))
         }
+        Operation::CreateBackup => {
+            let backup = engine.create_backup(&scope, CreateBackupInput::decode(body)?)?;
+            Ok(json!({"BackupDetails": backup_details(&backup)}))
+        }
+        Operation::DescribeBackup => {
+            let backup = engine.describe_backup(&scope, &decode_backup_arn(body)?)?;
+            Ok(json!({"BackupDescription": backup_description(&backup)}))
+        }
+        Operation::DeleteBackup => {
+            let backup = engine.delete_backup(&scope, &decode_backup_arn(body)?)?;
+            Ok(json!({"BackupDescription": backup_description(&backup)}))
+        }
+        Operation::ListBackups => {
+            let input = ListBackupsInput::decode(body)?;
+            let (page, last) = engine.list_backups(&scope, &input)?;
+            let summaries: Vec<Value> = page
+                .iter()
+                .map(|b| {
+                    json!({
+                        "TableName": b.table.name, "TableId": b.table.uuid, "TableArn": b.table.arn(),
+                        "BackupArn": b.arn, "BackupName": b.name,
+                        "BackupCreationDateTime": b.created, "BackupStatus": b.status,
+                        "BackupType": "USER", "BackupSizeBytes": b.size_bytes
+                    })
+                })
+                .collect();
+            let mut o = Map::new();
+            o.insert("BackupSummaries".into(), Value::Array(summaries));
+            if let Some(last) = last {
+                o.insert("LastEvaluatedBackupArn".into(), json!(last));
+            }
+            Ok(Value::Object(o))
+        }
+        Operation::RestoreTableFromBackup => {
+            let input = RestoreTableFromBackupInput::decode(body)?;
+            let (table, backup) = engine.restore_table_from_backup(&scope, input)?;
+            let mut description = engine.describe_table(&scope, &table.record.name)?;
+            description.status = "CREATING";
+            let mut description = description.to_json();
+            if let Value::Object(o) = &mut description {
+                o.insert(
+                    "RestoreSummary".into(),
+                    json!({
+                        "SourceBackupArn": backup.arn,
+                        "SourceTableArn": backup.table.arn(),
+                        "RestoreDateTime": table.record.created,
+                        "RestoreInProgress": false
+                    }),
+                );
+            }
+            Ok(json!({"TableDescription": description}))
+        }
         Operation::BatchExecuteStatement
-        | Operation::CreateBackup
         | Operation::CreateGlobalTable
-        | Operation::DeleteBackup
         | Operation::DeleteResourcePolicy
-        | Operation::DescribeBackup
         | Operation::DescribeContributorInsights
         | Operation::DescribeExport
         | Operation::DescribeGlobalTable
@@ -273,13 +323,11 @@ pub fn dispatch(
         | Operation::ExportTableToPointInTime
         | Operation::GetResourcePolicy
         | Operation::ImportTable
-        | Operation::ListBackups
         | Operation::ListContributorInsights
         | Operation::ListExports
         | Operation::ListGlobalTables
         | Operation::ListImports
         | Operation::PutResourcePolicy
-        | Operation::RestoreTableFromBackup
         | Operation::RestoreTableToPointInTime
         | Operation::UpdateContributorInsights
         | Operation::UpdateGlobalTable
@@ -357,4 +405,71 @@ fn continuous_backups_json(out: ContinuousBackups) -> Value {
         "ContinuousBackupsStatus": "ENABLED",
         "PointInTimeRecoveryDescription": pitr
     }})
+}
+
+fn key_schema_json(ks: &[(String, String)]) -> Value {
+    Value::Array(
+        ks.iter()
+            .map(|(name, kind)| json!({"AttributeName": name, "KeyType": kind}))
+            .collect(),
+    )
+}
+
+fn backup_details(b: &Backup) -> Value {
+    json!({
+        "BackupArn": b.arn, "BackupName": b.name, "BackupSizeBytes": b.size_bytes,
+        "BackupStatus": b.status, "BackupType": "USER", "BackupCreationDateTime": b.created
+    })
+}
+
+/// DescribeBackup's and DeleteBackup's BackupDescription: the backup and the table it copied.
+fn backup_description(b: &Backup) -> Value {
+    let t = &b.table;
+    let index = |ix: &cove_engine::IndexRecord, global: bool| {
+        let mut projection = json!({"ProjectionType": ix.projection_type});
+        if !ix.non_key_attributes.is_empty() {
+            projection["NonKeyAttributes"] = json!(ix.non_key_attributes);
+        }
+        let mut o = json!({"IndexName": ix.name, "KeySchema": key_schema_json(&ix.key_schema), "Projection": projection});
+        if global {
+            o["ProvisionedThroughput"] = json!({
+                "ReadCapacityUnits": ix.read.unwrap_or(0), "WriteCapacityUnits": ix.write.unwrap_or(0)
+            });
+        }
+        o
+    };
+    let mut features = Map::new();
+    if !t.local_secondary_indexes.is_empty() {
+        features.insert(
+            "LocalSecondaryIndexes".into(),
+            Value::Array(
+                t.local_secondary_indexes
+                    .iter()
+                    .map(|ix| index(ix, false))
+                    .collect(),
+            ),
+        );
+    }
+    if !t.global_secondary_indexes.is_empty() {
+        features.insert(
+            "GlobalSecondaryIndexes".into(),
+            Value::Array(
+                t.global_secondary_indexes
+                    .iter()
+                    .map(|ix| index(ix, true))
+                    .collect(),
+            ),
+        );
+    }
+    json!({
+        "BackupDetails": backup_details(b),
+        "SourceTableDetails": {
+            "TableName": t.name, "TableId": t.uuid, "TableArn": t.arn(),
+            "TableSizeBytes": b.size_bytes, "ItemCount": b.item_count,
+            "KeySchema": key_schema_json(&t.key_schema), "TableCreationDateTime": t.created,
+            "ProvisionedThroughput": {"ReadCapacityUnits": t.read, "WriteCapacityUnits": t.write},
+            "BillingMode": t.billing_mode
+        },
+        "SourceTableFeatureDetails": Value::Object(features)
+    })
 }

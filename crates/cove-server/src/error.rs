@@ -103,6 +103,11 @@ impl Failure {
                             .join(", ")
                     ),
                 ),
+                EngineError::TableNotFound(msg) => (ErrorCode::TableNotFound, msg.clone()),
+                EngineError::TableAlreadyExists(msg) => {
+                    (ErrorCode::TableAlreadyExists, msg.clone())
+                }
+                EngineError::BackupNotFound(msg) => (ErrorCode::BackupNotFound, msg.clone()),
                 EngineError::IdempotentParameterMismatch(msg) => {
                     (ErrorCode::IdempotentParameterMismatch, msg.clone())
                 }

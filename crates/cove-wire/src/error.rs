@@ -17,6 +17,7 @@ pub enum ErrorCode {
     Validation,
     RequestEntityTooLarge,
     // DynamoDB service errors.
+    BackupNotFound,
     ConditionalCheckFailed,
     IdempotentParameterMismatch,
     InternalServerError,
@@ -24,6 +25,8 @@ pub enum ErrorCode {
     LimitExceeded,
     ResourceInUse,
     ResourceNotFound,
+    TableAlreadyExists,
+    TableNotFound,
     TransactionCanceled,
 }
 
@@ -40,6 +43,7 @@ impl ErrorCode {
             ErrorCode::UnknownOperation => "UnknownOperationException",
             ErrorCode::Validation => "ValidationException",
             ErrorCode::RequestEntityTooLarge => "RequestEntityTooLarge",
+            ErrorCode::BackupNotFound => "BackupNotFoundException",
             ErrorCode::ConditionalCheckFailed => "ConditionalCheckFailedException",
             ErrorCode::IdempotentParameterMismatch => "IdempotentParameterMismatchException",
             ErrorCode::InternalServerError => "InternalServerError",
@@ -49,6 +53,8 @@ impl ErrorCode {
             ErrorCode::LimitExceeded => "LimitExceededException",
             ErrorCode::ResourceInUse => "ResourceInUseException",
             ErrorCode::ResourceNotFound => "ResourceNotFoundException",
+            ErrorCode::TableAlreadyExists => "TableAlreadyExistsException",
+            ErrorCode::TableNotFound => "TableNotFoundException",
             ErrorCode::TransactionCanceled => "TransactionCanceledException",
         }
     }
@@ -66,13 +72,16 @@ impl ErrorCode {
             | ErrorCode::Serialization
             | ErrorCode::UnknownOperation
             | ErrorCode::RequestEntityTooLarge => "com.amazon.coral.service",
-            ErrorCode::ConditionalCheckFailed
+            ErrorCode::BackupNotFound
+            | ErrorCode::ConditionalCheckFailed
             | ErrorCode::IdempotentParameterMismatch
             | ErrorCode::InternalServerError
             | ErrorCode::ItemCollectionSizeLimitExceeded
             | ErrorCode::LimitExceeded
             | ErrorCode::ResourceInUse
             | ErrorCode::ResourceNotFound
+            | ErrorCode::TableAlreadyExists
+            | ErrorCode::TableNotFound
             | ErrorCode::TransactionCanceled => "com.amazonaws.dynamodb.v20120810",
         }
     }
@@ -95,12 +104,15 @@ impl ErrorCode {
             | ErrorCode::Serialization
             | ErrorCode::UnknownOperation
             | ErrorCode::Validation
+            | ErrorCode::BackupNotFound
             | ErrorCode::ConditionalCheckFailed
             | ErrorCode::IdempotentParameterMismatch
             | ErrorCode::ItemCollectionSizeLimitExceeded
             | ErrorCode::LimitExceeded
             | ErrorCode::ResourceInUse
             | ErrorCode::ResourceNotFound
+            | ErrorCode::TableAlreadyExists
+            | ErrorCode::TableNotFound
             | ErrorCode::TransactionCanceled => 400,
         }
     }

@@ -342,3 +342,217 @@ async fn tags_limits_endpoints_and_backups() {
         Some(PointInTimeRecoveryStatus::Disabled)
     );
 }
+
+#[tokio::test]
+async fn backups_are_consistent_copies_that_restore() {
+    use aws_sdk_dynamodb::types::{BackupStatus, GlobalSecondaryIndex, Projection, ProjectionType};
+    let dir = data_dir();
+    let cove = Cove::start(dir.path());
+    let client = cove.client();
+    let key = |name: &str, kind: KeyType| {
+        KeySchemaElement::builder()
+            .attribute_name(name)
+            .key_type(kind)
+            .build()
+            .unwrap()
+    };
+    let attr = |name: &str| {
+        AttributeDefinition::builder()
+            .attribute_name(name)
+            .attribute_type(ScalarAttributeType::S)
+            .build()
+            .unwrap()
+    };
+    client
+        .create_table()
+        .table_name("orders")
+        .billing_mode(BillingMode::PayPerRequest)
+        .attribute_definitions(attr("id"))
+        .attribute_definitions(attr("status"))
+        .key_schema(key("id", KeyType::Hash))
+        .global_secondary_indexes(
+            GlobalSecondaryIndex::builder()
+                .index_name("by_status")
+                .key_schema(key("status", KeyType::Hash))
+                .projection(
+                    Projection::builder()
+                        .projection_type(ProjectionType::All)
+                        .build(),
+                )
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .unwrap();
+    for i in 0..20 {
+        client
+            .put_item()
+            .table_name("orders")
+            .item("id", s(&format!("o{i}")))
+            .item("status", s(if i % 2 == 0 { "open" } else { "done" }))
+            .send()
+            .await
+            .unwrap();
+    }
+    let backup = client
+        .create_backup()
+        .table_name("orders")
+        .backup_name("nightly")
+        .send()
+        .await
+        .unwrap();
+    let details = backup.backup_details().unwrap();
+    assert_eq!(details.backup_status(), &BackupStatus::Available);
+    let arn = details.backup_arn().to_string();
+    assert!(arn.contains(":table/orders/backup/"), "{arn}");
+    // Changes after the backup are not in it.
+    client
+        .delete_item()
+        .table_name("orders")
+        .key("id", s("o0"))
+        .send()
+        .await
+        .unwrap();
+    client
+        .put_item()
+        .table_name("orders")
+        .item("id", s("late"))
+        .item("status", s("open"))
+        .send()
+        .await
+        .unwrap();
+
+    let list = client
+        .list_backups()
+        .table_name("orders")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(list.backup_summaries().len(), 1);
+    assert_eq!(list.backup_summaries()[0].backup_name(), Some("nightly"));
+    let described = client
+        .describe_backup()
+        .backup_arn(&arn)
+        .send()
+        .await
+        .unwrap();
+    let source = described
+        .backup_description()
+        .unwrap()
+        .source_table_details()
+        .unwrap();
+    assert_eq!(source.item_count(), Some(20));
+    assert_eq!(source.table_name(), "orders");
+
+    let restored = client
+        .restore_table_from_backup()
+        .target_table_name("orders-restored")
+        .backup_arn(&arn)
+        .send()
+        .await
+        .unwrap();
+    let restored = restored.table_description().unwrap();
+    assert_eq!(
+        restored.restore_summary().unwrap().source_backup_arn(),
+        Some(arn.as_str())
+    );
+    let count = client
+        .scan()
+        .table_name("orders-restored")
+        .select(aws_sdk_dynamodb::types::Select::Count)
+        .send()
+        .await
+        .unwrap()
+        .count();
+    assert_eq!(
+        count, 20,
+        "the restore holds the table as it was at the backup"
+    );
+    let o0 = client
+        .get_item()
+        .table_name("orders-restored")
+        .key("id", s("o0"))
+        .send()
+        .await
+        .unwrap();
+    assert!(o0.item.is_some());
+    let late = client
+        .get_item()
+        .table_name("orders-restored")
+        .key("id", s("late"))
+        .send()
+        .await
+        .unwrap();
+    assert!(late.item.is_none());
+    let open = client
+        .query()
+        .table_name("orders-restored")
+        .index_name("by_status")
+        .key_condition_expression("#s = :o")
+        .expression_attribute_names("#s", "status")
+        .expression_attribute_values(":o", s("open"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        open.count(),
+        10,
+        "indexes are rebuilt in the restored table"
+    );
+
+    let err = client
+        .restore_table_from_backup()
+        .target_table_name("orders")
+        .backup_arn(&arn)
+        .send()
+        .await
+        .unwrap_err()
+        .into_service_error();
+    assert_eq!(err.code(), Some("TableAlreadyExistsException"));
+    assert_eq!(err.message(), Some("Table already exists: orders"));
+    let err = client
+        .create_backup()
+        .table_name("nope")
+        .backup_name("x12")
+        .send()
+        .await
+        .unwrap_err()
+        .into_service_error();
+    assert_eq!(err.code(), Some("TableNotFoundException"));
+    assert_eq!(err.message(), Some("Table not found: nope"));
+
+    let deleted = client
+        .delete_backup()
+        .backup_arn(&arn)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        deleted
+            .backup_description()
+            .unwrap()
+            .backup_details()
+            .unwrap()
+            .backup_status(),
+        &BackupStatus::Deleted
+    );
+    let err = client
+        .describe_backup()
+        .backup_arn(&arn)
+        .send()
+        .await
+        .unwrap_err()
+        .into_service_error();
+    assert_eq!(err.code(), Some("BackupNotFoundException"));
+    assert_eq!(err.message().unwrap(), format!("Backup not found: {arn}"));
+    assert!(
+        client
+            .list_backups()
+            .send()
+            .await
+            .unwrap()
+            .backup_summaries()
+            .is_empty()
+    );
+}
