@@ -157,7 +157,7 @@ fn collection_entry(
 }
 
 /// FNV-1a (64-bit) of a request's canonical text, to recognise a retried transaction.
-fn fingerprint(text: &str) -> u64 {
+pub(crate) fn fingerprint(text: &str) -> u64 {
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
     for &b in text.as_bytes() {
         h ^= u64::from(b);
@@ -166,17 +166,20 @@ fn fingerprint(text: &str) -> u64 {
     h
 }
 
-/// One prepared action of a TransactWriteItems.
-struct Prepared {
-    table: Arc<Table>,
-    table_name: String,
-    storage_key: Vec<u8>,
-    kind: PreparedKind,
-    condition: Option<Condition>,
-    return_old_on_failure: bool,
+/// One prepared action of a TransactWriteItems (or of a PartiQL ExecuteTransaction).
+pub(crate) struct Prepared {
+    pub table: Arc<Table>,
+    pub table_name: String,
+    pub storage_key: Vec<u8>,
+    pub kind: PreparedKind,
+    pub condition: Option<Condition>,
+    pub return_old_on_failure: bool,
+    /// A failed condition means the item already exists (PartiQL INSERT): the reason is
+    /// DuplicateItem rather than ConditionalCheckFailed.
+    pub duplicate_on_failure: bool,
 }
 
-enum PreparedKind {
+pub(crate) enum PreparedKind {
     Check,
     Put(Item),
     Delete(Item),
@@ -406,14 +409,31 @@ impl Engine {
                 kind,
                 condition,
                 return_old_on_failure: write.return_old_on_failure,
+                duplicate_on_failure: false,
             });
         }
-        let token_key = input
-            .client_request_token
-            .as_ref()
-            .map(|t| keys::token_key(&scope.account_id, &scope.region, t));
+        self.run_transaction(
+            scope,
+            prepared,
+            input.client_request_token.as_deref(),
+            fingerprint,
+            input.return_item_collection_metrics,
+        )
+    }
+
+    /// Runs prepared transaction actions in one storage transaction: all apply, or none and
+    /// TransactionCanceledException lists why, action by action.
+    pub(crate) fn run_transaction(
+        &self,
+        scope: &Scope,
+        prepared: Vec<Prepared>,
+        client_request_token: Option<&str>,
+        fingerprint: u64,
+        wants_metrics: bool,
+    ) -> Result<TransactWriteItemsOutput> {
+        let token_key =
+            client_request_token.map(|t| keys::token_key(&scope.account_id, &scope.region, t));
         let limit = self.options.item_collection_limit_bytes;
-        let wants_metrics = input.return_item_collection_metrics;
         let now = now_seconds();
         let result = self
             .storage
@@ -502,6 +522,13 @@ impl Engine {
                         Err(err) => {
                             failed = true;
                             reasons.push(match err {
+                                EngineError::ConditionalCheckFailed(_) if p.duplicate_on_failure => {
+                                    CancellationReason {
+                                        code: "DuplicateItem",
+                                        message: Some("Duplicate primary key exists in table".into()),
+                                        item: None,
+                                    }
+                                }
                                 EngineError::ConditionalCheckFailed(item) => CancellationReason {
                                     code: "ConditionalCheckFailed",
                                     message: Some("The conditional request failed".into()),

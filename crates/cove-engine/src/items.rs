@@ -217,7 +217,7 @@ impl Engine {
 
     /// Runs one write in its own storage transaction.
     #[allow(clippy::too_many_arguments)]
-    fn write_one(
+    pub(crate) fn write_one(
         &self,
         table: &Arc<Table>,
         storage_key: Vec<u8>,
@@ -413,7 +413,7 @@ impl Engine {
 }
 
 /// A write's change, owned so it can move into the transaction closure.
-enum OwnedChange {
+pub(crate) enum OwnedChange {
     Put(Item),
     Update(Option<Update>),
     Delete,

@@ -13,6 +13,7 @@ mod expressions;
 mod indexes;
 mod items;
 mod keys;
+mod partiql;
 mod query;
 mod settings;
 mod tables;
@@ -33,6 +34,7 @@ pub use batch::{
 pub use catalog::{IndexRecord, Table, TableRecord};
 pub use credentials::{Credential, ROOT_PRINCIPAL};
 pub use items::{DeleteItemOutput, GetItemOutput, PutItemOutput, UpdateItemOutput};
+pub use partiql::{BatchStatementResponse, ExecuteTransactionOutput, StatementOutput};
 pub use query::ReadPage;
 pub use settings::ContinuousBackups;
 
@@ -84,6 +86,9 @@ pub enum EngineError {
     /// BackupNotFoundException, with AWS's message.
     #[error("{0}")]
     BackupNotFound(String),
+    /// DuplicateItemException (PartiQL INSERT of an existing key), with AWS's message.
+    #[error("{0}")]
+    DuplicateItem(String),
     /// TransactionCanceledException: one reason per action, in request order.
     #[error("transaction cancelled")]
     TransactionCanceled(Vec<CancellationReason>),

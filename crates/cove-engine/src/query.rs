@@ -872,3 +872,149 @@ fn finish_page(
     };
     page
 }
+
+/// The key terms a PartiQL WHERE clause pins down: equality on the hash key and one range-key
+/// condition, taken from the top-level AND chain, only where the value has the key's type.
+fn partiql_key_terms(schema: &KeySchema, filter: &Condition, out: &mut Vec<KeyTerm>) {
+    let literal = |o: &Operand| match o {
+        Operand::Value(cove_expr::Value::Literal(v)) => Some(v.clone()),
+        _ => None,
+    };
+    let name_of = |o: &Operand| match o {
+        Operand::Path(p) => match p.elements.as_slice() {
+            [PathElement::Name(n)] => Some(n.clone()),
+            _ => None,
+        },
+        _ => None,
+    };
+    let attr_type = |name: &str| {
+        key_attributes(schema)
+            .find(|a| a.name == name)
+            .map(|a| (a.ty, a.name == schema.hash.name))
+    };
+    let mut push = |name: String, operator: ComparisonOperator, values: Vec<AttributeValue>| {
+        let Some((ty, is_hash)) = attr_type(&name) else {
+            return;
+        };
+        if values.iter().any(|v| !type_matches(ty, v))
+            || (is_hash && operator != ComparisonOperator::Eq)
+            || out.iter().any(|t| t.name == name)
+        {
+            return;
+        }
+        out.push(KeyTerm {
+            name,
+            operator,
+            values,
+        });
+    };
+    match filter {
+        Condition::And(a, b) => {
+            partiql_key_terms(schema, a, out);
+            partiql_key_terms(schema, b, out);
+        }
+        Condition::Compare { op, left, right } => {
+            let (name, value, op) =
+                match (name_of(left), literal(right), name_of(right), literal(left)) {
+                    (Some(n), Some(v), _, _) => (n, v, *op),
+                    (_, _, Some(n), Some(v)) => (
+                        n,
+                        v,
+                        match op {
+                            Comparator::Lt => Comparator::Gt,
+                            Comparator::Le => Comparator::Ge,
+                            Comparator::Gt => Comparator::Lt,
+                            Comparator::Ge => Comparator::Le,
+                            other => *other,
+                        },
+                    ),
+                    _ => return,
+                };
+            let operator = match op {
+                Comparator::Eq => ComparisonOperator::Eq,
+                Comparator::Lt => ComparisonOperator::Lt,
+                Comparator::Le => ComparisonOperator::Le,
+                Comparator::Gt => ComparisonOperator::Gt,
+                Comparator::Ge => ComparisonOperator::Ge,
+                Comparator::Ne => return,
+            };
+            push(name, operator, vec![value]);
+        }
+        Condition::Between { value, low, high } => {
+            if let (Some(n), Some(l), Some(h)) = (name_of(value), literal(low), literal(high)) {
+                push(n, ComparisonOperator::Between, vec![l, h]);
+            }
+        }
+        Condition::Function(Function { name, args }) if name == "begins_with" => {
+            if let (Some(n), Some(v)) = (
+                args.first().and_then(name_of),
+                args.get(1).and_then(literal),
+            ) {
+                push(n, ComparisonOperator::BeginsWith, vec![v]);
+            }
+        }
+        _ => {}
+    }
+}
+
+/// What a PartiQL SELECT reads.
+pub(crate) struct SelectSpec<'a> {
+    pub index: Option<&'a str>,
+    pub filter: Option<&'a Condition>,
+    pub projection: Option<&'a Projection>,
+    pub consistent_read: bool,
+    pub limit: Option<usize>,
+    pub start: Option<&'a Item>,
+}
+
+/// Runs a PartiQL SELECT: a Query when the WHERE clause pins the partition key, else a Scan;
+/// the whole WHERE clause filters what is read either way.
+pub(crate) fn select(view: &dyn ReadView, table: &Table, spec: SelectSpec<'_>) -> Result<ReadPage> {
+    let index = match spec.index {
+        Some(name) => Some(table.index(name).ok_or_else(|| {
+            invalid(format!(
+                "The table does not have the specified index: {name}"
+            ))
+        })?),
+        None => None,
+    };
+    if index.is_some_and(|i| i.global) && spec.consistent_read {
+        return Err(invalid(
+            "Strongly consistent read is not supported on Global Secondary Indexes",
+        ));
+    }
+    let target = Target { table, index };
+    let mut terms = Vec::new();
+    if let Some(filter) = spec.filter {
+        partiql_key_terms(target.schema(), filter, &mut terms);
+    }
+    let has_hash = terms.iter().any(|t| t.name == target.schema().hash.name);
+    let mut range = if has_hash {
+        plan_query(&target, &terms)?.range
+    } else {
+        KeyRange::prefix(&target.prefix())
+    };
+    if let Some(start) = spec.start {
+        range.start = Bound::Excluded(target.start_key(start)?);
+    }
+    let (mut page, bytes) = read_page(
+        view,
+        &target,
+        PageSpec {
+            range,
+            reverse: false,
+            limit: spec.limit,
+            filter: spec.filter,
+            projection: spec.projection,
+            count_only: false,
+            fetch_base: false,
+        },
+    )?;
+    page.table_name = table.record.name.clone();
+    page.consumed = Consumed {
+        read_units: read_units(bytes.target + bytes.base, spec.consistent_read),
+        write_units: 0.0,
+        indexes: Vec::new(),
+    };
+    Ok(page)
+}

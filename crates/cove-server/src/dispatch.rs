@@ -25,6 +25,9 @@ use cove_wire::input::{
 use cove_wire::output::{
     consumed_capacity_json, item_response, read_page_response, with_collection_metrics,
 };
+use cove_wire::partiql::{
+    BatchExecuteStatementInput, ExecuteStatementInput, ExecuteTransactionInput,
+};
 use cove_wire::read::{QueryInput, ScanInput};
 
 use crate::auth::Caller;
@@ -306,8 +309,75 @@ pub fn dispatch(
             }
             Ok(json!({"TableDescription": description}))
         }
-        Operation::BatchExecuteStatement
-        | Operation::CreateGlobalTable
+        Operation::ExecuteStatement => {
+            let input = ExecuteStatementInput::decode(body)?;
+            let rcc = input.return_consumed_capacity;
+            let out = engine.execute_statement(&scope, input)?;
+            let mut o = Map::new();
+            o.insert(
+                "Items".into(),
+                Value::Array(out.items.iter().map(encode_item).collect()),
+            );
+            if let Some(token) = &out.next_token {
+                o.insert("NextToken".into(), json!(token));
+            }
+            if let Some(key) = &out.last_evaluated_key {
+                o.insert("LastEvaluatedKey".into(), encode_item(key));
+            }
+            if let Some(c) = consumed_capacity_json(&out.table_name, rcc, out.consumed) {
+                o.insert("ConsumedCapacity".into(), c);
+            }
+            Ok(Value::Object(o))
+        }
+        Operation::BatchExecuteStatement => {
+            let input = BatchExecuteStatementInput::decode(body)?;
+            let responses: Vec<Value> = engine
+                .batch_execute_statement(&scope, input)?
+                .into_iter()
+                .map(|r| {
+                    let mut o = Map::new();
+                    if let Some(t) = r.table_name {
+                        o.insert("TableName".into(), json!(t));
+                    }
+                    if let Some(item) = &r.item {
+                        o.insert("Item".into(), encode_item(item));
+                    }
+                    if let Some((code, message, item)) = r.error {
+                        let mut e = Map::new();
+                        e.insert("Code".into(), json!(code));
+                        e.insert("Message".into(), json!(message));
+                        if let Some(item) = &item {
+                            e.insert("Item".into(), encode_item(item));
+                        }
+                        o.insert("Error".into(), Value::Object(e));
+                    }
+                    Value::Object(o)
+                })
+                .collect();
+            Ok(json!({"Responses": responses}))
+        }
+        Operation::ExecuteTransaction => {
+            let input = ExecuteTransactionInput::decode(body)?;
+            let rcc = input.return_consumed_capacity;
+            let out = engine.execute_transaction(&scope, input)?;
+            let mut o = Map::new();
+            match out.writes {
+                Some(writes) => add_consumed(&mut o, rcc, writes.consumed),
+                None => {
+                    let responses: Vec<Value> = out
+                        .responses
+                        .iter()
+                        .map(|item| match item {
+                            Some(item) => json!({"Item": encode_item(item)}),
+                            None => json!({}),
+                        })
+                        .collect();
+                    o.insert("Responses".into(), Value::Array(responses));
+                }
+            }
+            Ok(Value::Object(o))
+        }
+        Operation::CreateGlobalTable
         | Operation::DeleteResourcePolicy
         | Operation::DescribeContributorInsights
         | Operation::DescribeExport
@@ -318,8 +388,6 @@ pub fn dispatch(
         | Operation::DescribeTableReplicaAutoScaling
         | Operation::DisableKinesisStreamingDestination
         | Operation::EnableKinesisStreamingDestination
-        | Operation::ExecuteStatement
-        | Operation::ExecuteTransaction
         | Operation::ExportTableToPointInTime
         | Operation::GetResourcePolicy
         | Operation::ImportTable

@@ -103,6 +103,7 @@ impl Failure {
                             .join(", ")
                     ),
                 ),
+                EngineError::DuplicateItem(msg) => (ErrorCode::DuplicateItem, msg.clone()),
                 EngineError::TableNotFound(msg) => (ErrorCode::TableNotFound, msg.clone()),
                 EngineError::TableAlreadyExists(msg) => {
                     (ErrorCode::TableAlreadyExists, msg.clone())

@@ -19,6 +19,7 @@ pub enum ErrorCode {
     // DynamoDB service errors.
     BackupNotFound,
     ConditionalCheckFailed,
+    DuplicateItem,
     IdempotentParameterMismatch,
     InternalServerError,
     ItemCollectionSizeLimitExceeded,
@@ -45,6 +46,7 @@ impl ErrorCode {
             ErrorCode::RequestEntityTooLarge => "RequestEntityTooLarge",
             ErrorCode::BackupNotFound => "BackupNotFoundException",
             ErrorCode::ConditionalCheckFailed => "ConditionalCheckFailedException",
+            ErrorCode::DuplicateItem => "DuplicateItemException",
             ErrorCode::IdempotentParameterMismatch => "IdempotentParameterMismatchException",
             ErrorCode::InternalServerError => "InternalServerError",
             ErrorCode::ItemCollectionSizeLimitExceeded => {
@@ -74,6 +76,7 @@ impl ErrorCode {
             | ErrorCode::RequestEntityTooLarge => "com.amazon.coral.service",
             ErrorCode::BackupNotFound
             | ErrorCode::ConditionalCheckFailed
+            | ErrorCode::DuplicateItem
             | ErrorCode::IdempotentParameterMismatch
             | ErrorCode::InternalServerError
             | ErrorCode::ItemCollectionSizeLimitExceeded
@@ -106,6 +109,7 @@ impl ErrorCode {
             | ErrorCode::Validation
             | ErrorCode::BackupNotFound
             | ErrorCode::ConditionalCheckFailed
+            | ErrorCode::DuplicateItem
             | ErrorCode::IdempotentParameterMismatch
             | ErrorCode::ItemCollectionSizeLimitExceeded
             | ErrorCode::LimitExceeded

@@ -14,6 +14,7 @@ pub mod json;
 pub mod members;
 pub mod op;
 pub mod output;
+pub mod partiql;
 pub mod read;
 
 pub use error::{ErrorCode, WireError};

@@ -5,6 +5,7 @@
 mod common;
 mod crash;
 mod indexes;
+mod partiql;
 mod query;
 mod raw_http;
 mod sdk;
