@@ -691,3 +691,58 @@ async fn acknowledged_transactions_survive_kill_9_whole() {
         }
     }
 }
+
+#[tokio::test]
+async fn batch_get_stops_at_16_megabytes_with_unprocessed_keys() {
+    let dir = data_dir();
+    let cove = Cove::start(dir.path());
+    let client = cove.client();
+    table(&client, "big").await;
+    // 45 items of ~390 KB: about 17.5 MB, more than one BatchGetItem answers.
+    let blob = "x".repeat(390_000);
+    for i in 0..45 {
+        client
+            .put_item()
+            .table_name("big")
+            .item("id", s(&format!("k{i:02}")))
+            .item("blob", s(&blob))
+            .send()
+            .await
+            .unwrap();
+    }
+    let keys: Vec<Item> = (0..45).map(|i| key(&format!("k{i:02}"))).collect();
+    let out = client
+        .batch_get_item()
+        .request_items(
+            "big",
+            KeysAndAttributes::builder()
+                .set_keys(Some(keys.clone()))
+                .consistent_read(true)
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let got = out.responses().unwrap()["big"].len();
+    let unprocessed = out.unprocessed_keys().unwrap()["big"].clone();
+    assert!(got < 45 && got >= 40, "{got} items came back");
+    assert_eq!(
+        got + unprocessed.keys().len(),
+        45,
+        "every key is returned or unprocessed"
+    );
+    assert_eq!(
+        unprocessed.consistent_read(),
+        Some(true),
+        "the rest of the request is kept"
+    );
+    // Resending the unprocessed keys fetches the rest.
+    let rest = client
+        .batch_get_item()
+        .request_items("big", unprocessed)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(rest.responses().unwrap()["big"].len(), 45 - got);
+}
