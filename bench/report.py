@@ -1,0 +1,85 @@
+"""Turns the JSON lines of one bench/compare run into bench/REPORT.md: medians per target and
+workload, and the ratios the issue sets targets for."""
+
+import datetime
+import json
+import platform
+import statistics
+import subprocess
+import sys
+from collections import defaultdict
+
+path, rounds, seconds = sys.argv[1], sys.argv[2], sys.argv[3]
+runs = [json.loads(line) for line in open(path)]
+groups = defaultdict(list)
+for r in runs:
+    groups[(r["label"], r["workload"], r["concurrency"])].append(r)
+
+
+def med(target, workload, conc, field):
+    vals = []
+    for r in groups.get((target, workload, conc), []):
+        v = r
+        for part in field.split("."):
+            v = v.get(part) if isinstance(v, dict) else None
+        if v is not None:
+            vals.append(v)
+    return statistics.median(vals) if vals else float("nan")
+
+
+def errors(target, workload, conc):
+    total = defaultdict(int)
+    for r in groups.get((target, workload, conc), []):
+        for k, v in r["errors"].items():
+            total[k] += v
+    return dict(total) or "none"
+
+
+cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), "unknown")
+cores = subprocess.run(["nproc"], capture_output=True, text=True).stdout.strip()
+commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
+
+print("# Cove benchmark report\n")
+print(f"Produced by `bench/compare {rounds} {seconds}` on {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC, "
+      f"commit {commit}, {platform.system()} on {cores} cores ({cpu}). "
+      f"Each figure is the median of {rounds} rounds of {seconds} s; the targets alternate within each round. "
+      "Cove runs its release build with default settings (durable commits, SigV4 verified, root principal); "
+      "dynalite runs on disk (`--path`). The floor is `cove-bench floor`: a fixed GetItem answer with no storage.\n")
+print("| target | workload | concurrency | ops/s | p50 ms | p99 ms | p99.9 ms | server CPU µs/op | client CPU µs/op | errors |")
+print("|---|---|---|---|---|---|---|---|---|---|")
+for workload, conc in [("C", 32), ("A", 32), ("C", 1)]:
+    for target in ["floor", "cove", "dynalite"]:
+        if (target, workload, conc) not in groups:
+            continue
+        print(f"| {target} | {workload} | {conc} | {med(target, workload, conc, 'throughput'):.0f} | "
+              f"{med(target, workload, conc, 'latency_ms.p50'):.3f} | {med(target, workload, conc, 'latency_ms.p99'):.3f} | "
+              f"{med(target, workload, conc, 'latency_ms.p999'):.3f} | {med(target, workload, conc, 'server_cpu_us_per_op'):.1f} | "
+              f"{med(target, workload, conc, 'client_cpu_us_per_op'):.1f} | {errors(target, workload, conc)} |")
+
+loads = {r["label"]: r for r in runs if r["workload"] == "Load"}
+print("\n## Load\n")
+for target, r in loads.items():
+    items = r["ops"] * 25
+    print(f"- {target}: {r['ops']} BatchWriteItem calls ({items} items) in {r['seconds']:.2f} s = "
+          f"{items / r['seconds']:.0f} items/s, errors: {r['errors'] or 'none'}")
+
+
+def ratio(a, b):
+    return a / b if b else float("nan")
+
+
+rows = [
+    ("C@32 throughput, Cove / floor", ratio(med("cove", "C", 32, "throughput"), med("floor", "C", 32, "throughput")), "≥ 0.6"),
+    ("C@32 throughput, Cove / dynalite", ratio(med("cove", "C", 32, "throughput"), med("dynalite", "C", 32, "throughput")), "≥ 2"),
+    ("C@32 server CPU per op, Cove / floor", ratio(med("cove", "C", 32, "server_cpu_us_per_op"), med("floor", "C", 32, "server_cpu_us_per_op")), "≤ 2"),
+    ("C@32 server CPU per op, Cove / dynalite", ratio(med("cove", "C", 32, "server_cpu_us_per_op"), med("dynalite", "C", 32, "server_cpu_us_per_op")), "≤ 0.33"),
+    ("A@32 throughput, Cove / floor", ratio(med("cove", "A", 32, "throughput"), med("floor", "A", 32, "throughput")), "≥ 0.4"),
+    ("A@32 throughput, Cove / dynalite", ratio(med("cove", "A", 32, "throughput"), med("dynalite", "A", 32, "throughput")), "≥ 2"),
+    ("A@32 server CPU per op, Cove / dynalite", ratio(med("cove", "A", 32, "server_cpu_us_per_op"), med("dynalite", "A", 32, "server_cpu_us_per_op")), "≤ 0.33"),
+    ("C@1 p99 latency (ms), Cove", med("cove", "C", 1, "latency_ms.p99"), "< 1"),
+]
+print("\n## Targets\n")
+print("| measure | value | target |")
+print("|---|---|---|")
+for name, value, target in rows:
+    print(f"| {name} | {value:.2f} | {target} |")
