@@ -33,6 +33,22 @@ use cove_wire::read::{QueryInput, ScanInput};
 use crate::auth::Caller;
 use crate::error::Failure;
 
+/// Operations cheap and bounded enough to run on the async worker that received them: single
+/// reads of one item or of the catalog, which never wait for a commit.
+pub fn runs_inline(op: Operation) -> bool {
+    matches!(
+        op,
+        Operation::GetItem
+            | Operation::DescribeTable
+            | Operation::ListTables
+            | Operation::DescribeTimeToLive
+            | Operation::DescribeLimits
+            | Operation::DescribeEndpoints
+            | Operation::ListTagsOfResource
+            | Operation::DescribeContinuousBackups
+    )
+}
+
 pub fn dispatch(
     engine: &Engine,
     caller: &Caller,

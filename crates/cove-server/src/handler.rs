@@ -15,7 +15,7 @@ use cove_wire::{CONTENT_TYPE, MAX_REQUEST_BYTES, Operation};
 
 use crate::Shared;
 use crate::auth::authenticate;
-use crate::dispatch::dispatch;
+use crate::dispatch::{dispatch, runs_inline};
 use crate::error::Failure;
 
 /// What the accept loop knows about a connection. These facts, not HTTP headers, decide
@@ -153,12 +153,17 @@ async fn serve(
     let op = Operation::from_target(target).ok_or(Failure::UnknownOperation)?;
     let request = cove_wire::json::parse_body(&body)?;
     let engine = Arc::clone(&shared.engine);
-    // The engine blocks on storage, so it runs off the async workers.
     let local = conn.local;
-    let output =
+    // Point reads take microseconds and never wait for a disk flush, so they run right here:
+    // handing them to another thread would cost more than they do. Everything else can wait
+    // on storage (a durable commit, a 1 MB page), so it runs off the async workers.
+    let output = if runs_inline(op) {
+        dispatch(&engine, &caller, local, op, &request)?
+    } else {
         tokio::task::spawn_blocking(move || dispatch(&engine, &caller, local, op, &request))
             .await
-            .map_err(|e| Failure::Internal(format!("engine task failed: {e}")))??;
+            .map_err(|e| Failure::Internal(format!("engine task failed: {e}")))??
+    };
     Ok(Reply::Json(
         serde_json::to_vec(&output).map_err(|e| Failure::Internal(e.to_string()))?,
     ))

@@ -145,6 +145,11 @@ impl Backend for SqliteBackend {
         Ok(Box::new(self.readers.snapshot()?))
     }
 
+    fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StorageError> {
+        // One autocommit SELECT is a consistent read of one key: no BEGIN/COMMIT around it.
+        self.readers.get(key)
+    }
+
     fn transact(&self, txn: TxnFn<'static>) -> Result<(), StorageError> {
         if self.closed.load(Ordering::Acquire) {
             return Err(StorageError::Closed);

@@ -180,6 +180,23 @@ impl ReaderPool {
         })
     }
 
+    /// Reads one key in autocommit mode on a pooled connection.
+    pub(crate) fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StorageError> {
+        if self.closed.load(Ordering::Acquire) {
+            return Err(StorageError::Closed);
+        }
+        let conn = match self.lock_idle().pop() {
+            Some(conn) => conn,
+            None => schema::open_reader(&self.path)?,
+        };
+        let value = get(&conn, key);
+        // A connection is only pooled when it holds no transaction.
+        if conn.is_autocommit() {
+            self.give_back(conn);
+        }
+        value
+    }
+
     /// Refuses new snapshots and closes the idle connections. Views still held keep their
     /// connection until dropped, and then close it.
     pub(crate) fn close(&self) {

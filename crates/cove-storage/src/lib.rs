@@ -175,6 +175,12 @@ pub trait Backend: Send + Sync + 'static {
     /// A consistent point-in-time view of everything committed so far.
     fn snapshot(&self) -> Result<Box<dyn ReadView + '_>, StorageError>;
 
+    /// The latest committed value of one key. A single read is consistent by itself, so
+    /// backends may answer it more cheaply than through a whole snapshot.
+    fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StorageError> {
+        self.snapshot()?.get(key)
+    }
+
     /// Runs `txn` serializably and commits its batch durably. See the crate docs.
     fn transact(&self, txn: TxnFn<'static>) -> Result<(), StorageError>;
 
@@ -198,7 +204,7 @@ impl Storage {
 
     /// Reads one key from the latest committed state.
     pub fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StorageError> {
-        self.0.snapshot()?.get(key)
+        self.0.get(key)
     }
 
     /// Scans the latest committed state.
