@@ -24,7 +24,7 @@ pub struct ServeArgs {
     #[arg(long, env = "COVE_DATA_DIR")]
     pub data_dir: Option<PathBuf>,
     /// A TOML file with any of: listen, data_dir, tls_cert, tls_key, account_id, region, dev,
-    /// item_collection_limit_bytes.
+    /// item_collection_limit_bytes, read_timeout_secs.
     #[arg(long, env = "COVE_CONFIG")]
     pub config: Option<PathBuf>,
     /// PEM certificate chain; serves HTTPS together with --tls-key.
@@ -47,6 +47,10 @@ pub struct ServeArgs {
     /// handles ItemCollectionSizeLimitExceededException.
     #[arg(long, env = "COVE_ITEM_COLLECTION_LIMIT_BYTES")]
     pub item_collection_limit_bytes: Option<u64>,
+    /// Seconds a client may take to send a request's headers, then its body, or stay silent
+    /// on an open connection [default: 60].
+    #[arg(long, env = "COVE_READ_TIMEOUT_SECS")]
+    pub read_timeout_secs: Option<u64>,
 }
 
 #[derive(Deserialize, Default, Debug)]
@@ -60,6 +64,7 @@ struct FileSettings {
     region: Option<String>,
     dev: Option<bool>,
     item_collection_limit_bytes: Option<u64>,
+    read_timeout_secs: Option<u64>,
 }
 
 /// Resolved settings.
@@ -73,6 +78,7 @@ pub struct Settings {
     pub dev: bool,
     pub root_credentials: Option<(String, String)>,
     pub item_collection_limit_bytes: u64,
+    pub read_timeout_secs: u64,
 }
 
 impl Settings {
@@ -133,6 +139,11 @@ impl Settings {
                 .item_collection_limit_bytes
                 .or(file.item_collection_limit_bytes)
                 .unwrap_or(cove_engine::DEFAULT_ITEM_COLLECTION_LIMIT),
+            read_timeout_secs: args
+                .read_timeout_secs
+                .or(file.read_timeout_secs)
+                .unwrap_or(60)
+                .max(1),
         })
     }
 

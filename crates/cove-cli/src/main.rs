@@ -137,6 +137,7 @@ fn serve(settings: Settings) -> Result<()> {
                 auth,
                 default_account: settings.account_id.clone(),
                 shutdown_grace: Duration::from_secs(10),
+                read_timeout: Duration::from_secs(settings.read_timeout_secs),
             },
             Arc::clone(&engine),
         )

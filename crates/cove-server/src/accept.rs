@@ -22,9 +22,6 @@ use crate::{ServerConfig, ServerError, Shared};
 
 /// How long a client may take to finish a TLS handshake.
 const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
-/// How long a client may take to send request headers, and how long an idle keep-alive
-/// connection is kept.
-const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// A bound, not yet running server.
 pub struct Server {
@@ -108,12 +105,13 @@ impl Server {
             let shared = Arc::clone(&self.shared);
             let watcher = graceful.watcher();
             let tls = self.tls.clone();
+            let read_timeout = self.shared.config.read_timeout;
             tokio::spawn(async move {
                 let service = service_fn(move |req| handle(Arc::clone(&shared), conn, req));
                 let mut builder = http1::Builder::new();
                 builder
                     .timer(TokioTimer::new())
-                    .header_read_timeout(HEADER_READ_TIMEOUT)
+                    .header_read_timeout(read_timeout)
                     .keep_alive(true);
                 let result = match tls {
                     Some(acceptor) => {

@@ -120,7 +120,14 @@ async fn serve(
     if announced.is_some_and(|len| len > MAX_REQUEST_BYTES as u64) {
         return Err(Failure::BodyTooLarge);
     }
-    let body = match Limited::new(body, MAX_REQUEST_BYTES).collect().await {
+    // A body that trickles in slower than the read timeout allows is abandoned.
+    let collected = tokio::time::timeout(
+        shared.config.read_timeout,
+        Limited::new(body, MAX_REQUEST_BYTES).collect(),
+    )
+    .await
+    .map_err(|_| Failure::BodyRead("the request body did not arrive in time".into()))?;
+    let body = match collected {
         Ok(collected) => collected.to_bytes(),
         Err(err) => {
             if err

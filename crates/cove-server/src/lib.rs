@@ -43,6 +43,10 @@ pub struct ServerConfig {
     pub default_account: String,
     /// How long shutdown waits for in-flight requests.
     pub shutdown_grace: Duration,
+    /// How long a client may take to send a request's headers, and then its body; a
+    /// connection that sends nothing for this long after connecting or between requests is
+    /// closed too. Slow or silent clients cannot hold connections open forever.
+    pub read_timeout: Duration,
 }
 
 /// State shared by every connection.

@@ -103,6 +103,11 @@ impl Cove {
         Cove { child, addr, log }
     }
 
+    /// The server process's id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     pub fn endpoint(&self) -> String {
         format!("http://{}", self.addr)
     }

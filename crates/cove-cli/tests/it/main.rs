@@ -2,6 +2,7 @@
 //! raw HTTP for signatures and wire details, and through kill -9 for durability. One test
 //! binary, so the SDK is linked once.
 
+mod abuse;
 mod common;
 mod crash;
 mod indexes;
