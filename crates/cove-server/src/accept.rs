@@ -66,7 +66,11 @@ impl Server {
         Ok(Server {
             listener,
             tls,
-            shared: Arc::new(Shared { engine, config }),
+            shared: Arc::new(Shared {
+                engine,
+                config,
+                signing_keys: std::sync::Mutex::new(std::collections::HashMap::new()),
+            }),
         })
     }
 

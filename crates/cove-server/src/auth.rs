@@ -57,14 +57,9 @@ pub fn authenticate(shared: &Shared, parts: &Parts, body: &[u8]) -> Result<Calle
                 .duration_since(UNIX_EPOCH)
                 .map(|d| d.as_secs() as i64)
                 .unwrap_or(0);
-            cove_sigv4::verify(
-                &request,
-                &auth,
-                &credential.secret_access_key,
-                "dynamodb",
-                now,
-            )
-            .map_err(Failure::Signature)?;
+            let key = signing_key(shared, &auth, &credential.secret_access_key);
+            cove_sigv4::verify_with_key(&request, &auth, &key, "dynamodb", now)
+                .map_err(Failure::Signature)?;
             credential
         }
     };
@@ -72,4 +67,34 @@ pub fn authenticate(shared: &Shared, parts: &Parts, body: &[u8]) -> Result<Calle
         credential,
         region: auth.region,
     })
+}
+
+/// The signing key for a request's scope, from the cache when the same secret derived it.
+/// Requests with a wrong date or region still fail in `verify_with_key`'s checks, which run
+/// before the signature is compared.
+fn signing_key(shared: &Shared, auth: &cove_sigv4::Authorization, secret: &str) -> [u8; 32] {
+    let id = (
+        auth.access_key_id.clone(),
+        auth.date.clone(),
+        auth.region.clone(),
+    );
+    let mut cache = shared
+        .signing_keys
+        .lock()
+        .unwrap_or_else(|e| e.into_inner());
+    if let Some((cached_secret, key)) = cache.get(&id)
+        && cached_secret == secret
+        && auth.service == "dynamodb"
+    {
+        return *key;
+    }
+    let key = cove_sigv4::signing_key(secret, &auth.date, &auth.region, &auth.service);
+    // Bounded: a flood of made-up scopes can only cost re-derivations, not memory.
+    if cache.len() >= 4096 {
+        cache.clear();
+    }
+    if auth.service == "dynamodb" {
+        cache.insert(id, (secret.to_string(), key));
+    }
+    key
 }

@@ -53,7 +53,14 @@ pub struct ServerConfig {
 pub(crate) struct Shared {
     pub engine: Arc<Engine>,
     pub config: ServerConfig,
+    /// SigV4 signing keys by (access key id, date, region), with the secret they were derived
+    /// from: a key depends only on those, so deriving it (four HMACs) once a day is enough.
+    pub signing_keys: std::sync::Mutex<SigningKeys>,
 }
+
+/// (access key id, date, region) -> (the secret it was derived from, the signing key).
+pub(crate) type SigningKeys =
+    std::collections::HashMap<(String, String, String), (String, [u8; 32])>;
 
 /// Errors starting the server.
 #[derive(Debug, thiserror::Error)]
