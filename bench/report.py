@@ -48,13 +48,24 @@ print(f"Produced by `bench/compare {rounds} {seconds}` on {datetime.datetime.now
 print("| target | workload | concurrency | ops/s | p50 ms | p99 ms | p99.9 ms | server CPU µs/op | client CPU µs/op | errors |")
 print("|---|---|---|---|---|---|---|---|---|---|")
 for workload, conc in [("C", 32), ("A", 32), ("C", 1)]:
-    for target in ["floor", "cove", "dynalite"]:
+    for target in ["floor", "cove", "cove-dev", "dynalite"]:
         if (target, workload, conc) not in groups:
             continue
         print(f"| {target} | {workload} | {conc} | {med(target, workload, conc, 'throughput'):.0f} | "
               f"{med(target, workload, conc, 'latency_ms.p50'):.3f} | {med(target, workload, conc, 'latency_ms.p99'):.3f} | "
               f"{med(target, workload, conc, 'latency_ms.p999'):.3f} | {med(target, workload, conc, 'server_cpu_us_per_op'):.1f} | "
               f"{med(target, workload, conc, 'client_cpu_us_per_op'):.1f} | {errors(target, workload, conc)} |")
+
+print("\n## Where a GetItem's server CPU goes (C@32)\n")
+floor_cpu = med("floor", "C", 32, "server_cpu_us_per_op")
+dev_cpu = med("cove-dev", "C", 32, "server_cpu_us_per_op")
+full_cpu = med("cove", "C", 32, "server_cpu_us_per_op")
+print("| layer | µs per GetItem | how it is measured |")
+print("|---|---|---|")
+print(f"| HTTP/1.1 (hyper, sockets) | {floor_cpu:.1f} | the floor's server CPU |")
+print(f"| JSON, wire decoding, engine, storage | {dev_cpu - floor_cpu:.1f} | Cove with `--dev` minus the floor |")
+print(f"| SigV4 verification | {full_cpu - dev_cpu:.1f} | Cove minus Cove with `--dev` |")
+print("| policy evaluation | — | not built yet (issue 6): the root principal is allowed without evaluation |")
 
 loads = {r["label"]: r for r in runs if r["workload"] == "Load"}
 print("\n## Load\n")
