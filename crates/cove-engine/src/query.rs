@@ -946,10 +946,12 @@ fn partiql_key_terms(schema: &KeySchema, filter: &Condition, out: &mut Vec<KeyTe
             }
         }
         Condition::Function(Function { name, args }) if name == "begins_with" => {
+            // Only strings and binaries have prefixes; anything else stays in the filter.
             if let (Some(n), Some(v)) = (
                 args.first().and_then(name_of),
                 args.get(1).and_then(literal),
-            ) {
+            ) && matches!(v, AttributeValue::S(_) | AttributeValue::B(_))
+            {
                 push(n, ComparisonOperator::BeginsWith, vec![v]);
             }
         }
