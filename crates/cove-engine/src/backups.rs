@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::catalog::{TABLE_RECORD_VERSION, Table, TableRecord};
 use crate::keys;
-use crate::tables::{abort, decode_stats, encode_stats, now_seconds, unabort};
+use crate::tables::{abort, decode_stats, encode_stats, next_table_id, now_seconds, unabort};
 use crate::write::{Change, Overlay, write_item};
 use crate::{Engine, EngineError, Result, Scope};
 
@@ -248,14 +248,7 @@ impl Engine {
                         template.name
                     ))));
                 }
-                let id = match view.get(&next_id_key)? {
-                    Some(v) => u64::from_be_bytes(
-                        v.as_slice()
-                            .try_into()
-                            .map_err(|_| abort(EngineError::Corrupt("next_table_id".into())))?,
-                    ),
-                    None => 1,
-                };
+                let id = next_table_id(view, &next_id_key)?;
                 let mut record = template;
                 record.id = id;
                 let table = Table::from_record(record).map_err(abort)?;

@@ -281,14 +281,7 @@ impl Engine {
                         template.name
                     ))));
                 }
-                let id = match view.get(&next_id_key)? {
-                    Some(v) => u64::from_be_bytes(
-                        v.as_slice()
-                            .try_into()
-                            .map_err(|_| abort(EngineError::Corrupt("next_table_id".into())))?,
-                    ),
-                    None => 1,
-                };
+                let id = next_table_id(view, &next_id_key)?;
                 let mut rec = template;
                 rec.id = id;
                 let mut batch = WriteBatch::new();
@@ -549,6 +542,21 @@ impl Engine {
             purge_table(&self.storage, u64::from_be_bytes(id_bytes))?;
         }
         Ok(())
+    }
+}
+
+/// The id the next new table gets (the caller stores `id + 1` under `next_id_key`).
+pub(crate) fn next_table_id(
+    view: &dyn cove_storage::ReadView,
+    next_id_key: &[u8],
+) -> std::result::Result<u64, AbortError> {
+    match view.get(next_id_key)? {
+        Some(v) => {
+            Ok(u64::from_be_bytes(v.as_slice().try_into().map_err(
+                |_| abort(EngineError::Corrupt("next_table_id".into())),
+            )?))
+        }
+        None => Ok(1),
     }
 }
 
