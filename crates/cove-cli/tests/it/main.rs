@@ -5,6 +5,7 @@
 mod abuse;
 mod common;
 mod crash;
+mod expressions;
 mod indexes;
 mod partiql;
 mod query;
