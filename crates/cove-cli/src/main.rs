@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use anyhow::{Context, Result};
-use clap::{Parser, Subcommand};
+use clap::{Args, Parser, Subcommand};
 
 use cove_engine::{Engine, EngineOptions};
 use cove_server::{AuthMode, Server, ServerConfig};
@@ -34,6 +34,29 @@ struct Cli {
 enum Command {
     /// Run the server.
     Serve(ServeArgs),
+    /// Manage accounts.
+    #[command(subcommand)]
+    Account(AccountCommand),
+}
+
+#[derive(Subcommand)]
+enum AccountCommand {
+    /// Create an account with a root access key, and print the key as JSON. Works while the
+    /// server runs: it picks up the new key on first use.
+    Create(AccountCreateArgs),
+}
+
+#[derive(Args)]
+struct AccountCreateArgs {
+    /// The new account's 12-digit id [default: a random one].
+    #[arg(long)]
+    account_id: Option<String>,
+    /// Where data lives [default: ./cove-data].
+    #[arg(long, env = "COVE_DATA_DIR")]
+    data_dir: Option<std::path::PathBuf>,
+    /// The server's TOML config file, to find its data directory.
+    #[arg(long, env = "COVE_CONFIG")]
+    config: Option<std::path::PathBuf>,
 }
 
 fn main() -> Result<()> {
@@ -47,7 +70,48 @@ fn main() -> Result<()> {
         .init();
     match cli.command {
         Command::Serve(args) => serve(Settings::resolve(args)?),
+        Command::Account(AccountCommand::Create(args)) => create_account(args),
     }
+}
+
+/// `cove account create`: opens the data directory (alongside a running server, which
+/// SQLite allows) and adds an account with a root key.
+fn create_account(args: AccountCreateArgs) -> Result<()> {
+    if let Some(id) = &args.account_id
+        && !is_account_id(id)
+    {
+        anyhow::bail!("account id must be 12 digits, got {id:?}");
+    }
+    let settings = Settings::resolve(ServeArgs {
+        data_dir: args.data_dir,
+        config: args.config,
+        ..ServeArgs::default()
+    })?;
+    std::fs::create_dir_all(&settings.data_dir)?;
+    let db_path = settings.data_dir.join("cove.sqlite3");
+    let backend = SqliteBackend::open(&db_path, SqliteOptions::default())
+        .with_context(|| format!("cannot open storage at {}", db_path.display()))?;
+    let storage = Storage::new(backend);
+    let engine = Engine::open(storage.clone()).context("cannot open the engine")?;
+    let root = engine
+        .create_account(args.account_id.as_deref())
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    println!(
+        "{}",
+        serde_json::json!({
+            "AccountId": root.account_id,
+            "Arn": format!("arn:aws:iam::{}:root", root.account_id),
+            "AccessKeyId": root.access_key_id,
+            "SecretAccessKey": root.secret_access_key,
+        })
+    );
+    drop(engine);
+    storage.close().context("closing storage")?;
+    Ok(())
+}
+
+fn is_account_id(id: &str) -> bool {
+    id.len() == 12 && id.bytes().all(|b| b.is_ascii_digit())
 }
 
 fn serve(settings: Settings) -> Result<()> {

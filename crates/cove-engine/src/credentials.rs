@@ -16,7 +16,7 @@ use crate::{Engine, EngineError, Result};
 pub const ROOT_PRINCIPAL: &str = "root";
 
 /// The version written into every credential record.
-const CREDENTIAL_RECORD_VERSION: u32 = 1;
+pub(crate) const CREDENTIAL_RECORD_VERSION: u32 = 1;
 
 /// One access key: its secret and whose it is. Field names are the on-disk format.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -25,8 +25,18 @@ pub struct Credential {
     pub access_key_id: String,
     pub secret_access_key: String,
     pub account_id: String,
-    /// `root`, or an IAM user name once IAM exists.
+    /// `root`, or the name of the IAM user the key belongs to.
     pub principal: String,
+    /// Unix seconds when the key was made (0 for keys from before this field existed).
+    #[serde(default)]
+    pub created: i64,
+    /// IAM's Active/Inactive status; an inactive key authenticates nothing.
+    #[serde(default = "active")]
+    pub active: bool,
+}
+
+fn active() -> bool {
+    true
 }
 
 impl Credential {
@@ -61,7 +71,7 @@ pub fn load(storage: &Storage) -> Result<HashMap<String, Credential>> {
 }
 
 /// A random string over `alphabet`, from the operating system's generator.
-fn random_string(alphabet: &[u8], len: usize) -> String {
+pub(crate) fn random_string(alphabet: &[u8], len: usize) -> String {
     let mut rng = rand::rng();
     (0..len)
         .map(|_| alphabet[rng.random_range(0..alphabet.len())] as char)
@@ -69,13 +79,24 @@ fn random_string(alphabet: &[u8], len: usize) -> String {
 }
 
 impl Engine {
-    /// Looks up an access key.
+    /// Looks up an active access key.
     pub fn credential(&self, access_key_id: &str) -> Option<Credential> {
         self.credentials
             .read()
             .unwrap_or_else(|e| e.into_inner())
             .get(access_key_id)
+            .filter(|c| c.active)
             .cloned()
+    }
+
+    /// Reloads access keys and IAM from storage: another process (`cove account create`)
+    /// may have added some.
+    pub fn reload_credentials(&self) -> Result<()> {
+        let fresh = load(&self.storage)?;
+        let iam = crate::iam::load(&self.storage)?;
+        *self.credentials.write().unwrap_or_else(|e| e.into_inner()) = fresh;
+        *self.iam.write().unwrap_or_else(|e| e.into_inner()) = iam;
+        Ok(())
     }
 
     /// Makes sure `account_id` has a root access key and returns it. With `given`, that key
@@ -101,6 +122,8 @@ impl Engine {
                 secret_access_key: secret,
                 account_id: account_id.to_string(),
                 principal: ROOT_PRINCIPAL.to_string(),
+                created: 0,
+                active: true,
             },
             None => {
                 if let Some(current) = existing.first() {
@@ -119,6 +142,8 @@ impl Engine {
                     ),
                     account_id: account_id.to_string(),
                     principal: ROOT_PRINCIPAL.to_string(),
+                    created: 0,
+                    active: true,
                 }
             }
         };

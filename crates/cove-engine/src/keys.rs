@@ -46,6 +46,8 @@ pub const TOKEN: u8 = 0x09;
 pub const EXPIRY: u8 = 0x0A;
 pub const BACKUP: u8 = 0x0B;
 pub const BACKUP_DATA: u8 = 0x0C;
+/// One record per account: its IAM users, groups, roles and managed policies.
+pub const IAM: u8 = 0x0D;
 
 /// The keyspace format this build writes and reads.
 pub const FORMAT_VERSION: u8 = 2;

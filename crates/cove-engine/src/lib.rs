@@ -10,6 +10,7 @@ mod batch;
 mod catalog;
 mod credentials;
 mod expressions;
+pub mod iam;
 mod indexes;
 mod items;
 mod keys;
@@ -95,6 +96,9 @@ pub enum EngineError {
     /// IdempotentParameterMismatchException, with AWS's message.
     #[error("{0}")]
     IdempotentParameterMismatch(String),
+    /// An IAM API error (NoSuchEntity, EntityAlreadyExists, …), with IAM's message.
+    #[error("{1}")]
+    Iam(iam::IamErrorKind, String),
     /// A bug: an internal rule was broken. Reported as a 500 without details.
     #[error("internal: {0}")]
     Internal(String),
@@ -143,6 +147,8 @@ pub struct Engine {
     /// has one being dropped.
     schema_lock: RwLock<()>,
     credentials: RwLock<HashMap<String, Credential>>,
+    /// Each account's IAM and its compiled form, written through on change.
+    iam: RwLock<HashMap<String, (iam::AccountIam, Arc<iam::CompiledAccount>)>>,
     options: EngineOptions,
 }
 
@@ -163,12 +169,14 @@ impl Engine {
         }
         indexes::adopt_unmaintained(&storage, &mut tables)?;
         let credentials = credentials::load(&storage)?;
+        let iam = iam::load(&storage)?;
         let engine = Engine {
             storage,
             tables: RwLock::new(tables),
             catalog_lock: Mutex::new(()),
             schema_lock: RwLock::new(()),
             credentials: RwLock::new(credentials),
+            iam: RwLock::new(iam),
             options,
         };
         engine.purge_deleted_tables()?;

@@ -674,6 +674,46 @@ fn read_page(
 }
 
 impl Engine {
+    /// The name of a table's partition key attribute, when the table exists (authorization
+    /// reads it for `dynamodb:LeadingKeys`).
+    pub fn partition_key_name(&self, scope: &Scope, table: &str) -> Option<String> {
+        let table = self.live_table(scope, table).ok()?;
+        Some(table.schema.hash.name.clone())
+    }
+
+    /// The partition key value a Query reads (`dynamodb:LeadingKeys`), or `None` when the
+    /// request is invalid or names no table (the query itself then reports why).
+    pub fn query_partition_value(
+        &self,
+        scope: &Scope,
+        input: &QueryInput,
+    ) -> Option<AttributeValue> {
+        let common = &input.common;
+        let table = self.live_table(scope, &common.table_name).ok()?;
+        let exprs = expressions::prepare_read(
+            &common.filter,
+            common.projection_expression.as_deref(),
+            common.attributes_to_get.as_deref(),
+            input.key_condition_expression.as_deref(),
+            &common.placeholders,
+        )
+        .ok()?;
+        let (target, _) = resolve_target(&table, common, exprs.projection.as_ref()).ok()?;
+        let mut terms = Vec::new();
+        match (&exprs.key_condition, &input.key_conditions) {
+            (Some(condition), _) => key_terms_of(condition, &mut terms).ok()?,
+            (None, Some(legacy)) => {
+                terms.extend(legacy.iter().map(|c: &LegacyCondition| KeyTerm {
+                    name: c.name.clone(),
+                    operator: c.operator,
+                    values: c.values.clone(),
+                }))
+            }
+            (None, None) => {}
+        }
+        plan_query(&target, &terms).ok().map(|plan| plan.hash)
+    }
+
     pub fn query(&self, scope: &Scope, input: QueryInput) -> Result<ReadPage> {
         let common = &input.common;
         let table = self.live_table(scope, &common.table_name)?;

@@ -70,6 +70,7 @@ impl Server {
                 engine,
                 config,
                 signing_keys: std::sync::Mutex::new(std::collections::HashMap::new()),
+                last_reload: std::sync::Mutex::new(None),
             }),
         })
     }

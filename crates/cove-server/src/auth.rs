@@ -1,13 +1,15 @@
 //! Authentication: who signed the request. It parses the SigV4 Authorization header, finds
-//! the access key, and verifies the signature over the exact bytes received. The caller's
-//! region is the region of the signing scope.
+//! the access key, verifies the signature over the exact bytes received, and resolves the key
+//! to its IAM principal. The caller's region and service are those of the signing scope.
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use http::request::Parts;
 
 use cove_engine::{Credential, ROOT_PRINCIPAL};
+use cove_policy::CallerKind;
 
+use crate::authz::Principal;
 use crate::error::Failure;
 use crate::{AuthMode, Shared};
 
@@ -16,7 +18,13 @@ use crate::{AuthMode, Shared};
 pub struct Caller {
     pub credential: Credential,
     pub region: String,
+    /// The service of the signing scope: `dynamodb`, `iam` or `sts`.
+    pub service: String,
+    pub principal: Principal,
 }
+
+/// The services a request may be signed for; each has its own protocol on this listener.
+const SERVICES: [&str; 3] = ["dynamodb", "iam", "sts"];
 
 pub fn authenticate(shared: &Shared, parts: &Parts, body: &[u8]) -> Result<Caller, Failure> {
     let Some(header) = parts.headers.get(http::header::AUTHORIZATION) else {
@@ -35,12 +43,20 @@ pub fn authenticate(shared: &Shared, parts: &Parts, body: &[u8]) -> Result<Calle
             secret_access_key: String::new(),
             account_id: shared.config.default_account.clone(),
             principal: ROOT_PRINCIPAL.to_string(),
+            created: 0,
+            active: true,
         },
         AuthMode::Verify => {
-            let credential = shared
-                .engine
-                .credential(&auth.access_key_id)
-                .ok_or(Failure::UnrecognizedClient)?;
+            let credential = match shared.engine.credential(&auth.access_key_id) {
+                Some(c) => c,
+                None => {
+                    reload_if_due(shared);
+                    shared
+                        .engine
+                        .credential(&auth.access_key_id)
+                        .ok_or(Failure::UnrecognizedClient)?
+                }
+            };
             let headers: Vec<(&str, &[u8])> = parts
                 .headers
                 .iter()
@@ -58,14 +74,59 @@ pub fn authenticate(shared: &Shared, parts: &Parts, body: &[u8]) -> Result<Calle
                 .map(|d| d.as_secs() as i64)
                 .unwrap_or(0);
             let key = signing_key(shared, &auth, &credential.secret_access_key);
-            cove_sigv4::verify_with_key(&request, &auth, &key, "dynamodb", now)
+            let service = SERVICES
+                .iter()
+                .find(|s| **s == auth.service)
+                .copied()
+                .unwrap_or("dynamodb");
+            cove_sigv4::verify_with_key(&request, &auth, &key, service, now)
                 .map_err(Failure::Signature)?;
             credential
         }
     };
+    let principal = resolve(shared, &credential)?;
     Ok(Caller {
         credential,
         region: auth.region,
+        service: auth.service,
+        principal,
+    })
+}
+
+/// Reloads keys from storage, at most once a second: `cove account create` adds keys from
+/// another process, and unknown keys must not turn into a storage scan each.
+fn reload_if_due(shared: &Shared) {
+    let mut last = shared.last_reload.lock().unwrap_or_else(|e| e.into_inner());
+    if last.is_some_and(|t| t.elapsed() < std::time::Duration::from_secs(1)) {
+        return;
+    }
+    *last = Some(std::time::Instant::now());
+    if let Err(err) = shared.engine.reload_credentials() {
+        tracing::warn!(%err, "reloading access keys failed");
+    }
+}
+
+/// The IAM principal an access key belongs to.
+fn resolve(shared: &Shared, credential: &Credential) -> Result<Principal, Failure> {
+    if credential.principal == ROOT_PRINCIPAL {
+        return Ok(Principal::root(&credential.account_id));
+    }
+    let compiled = shared.engine.iam_compiled(&credential.account_id);
+    // A key whose user is gone authenticates nothing (IAM refuses to delete a user with
+    // keys, so this is only a safeguard).
+    let policies = compiled
+        .users
+        .get(&credential.principal.to_lowercase())
+        .cloned()
+        .ok_or(Failure::UnrecognizedClient)?;
+    Ok(Principal {
+        kind: CallerKind::User,
+        account: credential.account_id.clone(),
+        arn: policies.arn.clone(),
+        role_arn: None,
+        userid: policies.id.clone(),
+        username: Some(policies.name.clone()),
+        policies: Some(policies),
     })
 }
 

@@ -4,8 +4,6 @@
 
 use serde_json::{Map, Value, json};
 
-use std::net::SocketAddr;
-
 use cove_engine::{Backup, ContinuousBackups, Engine, ReadPage, Scope, TableConsumed};
 use cove_types::Item;
 use cove_wire::Operation;
@@ -30,8 +28,11 @@ use cove_wire::partiql::{
 };
 use cove_wire::read::{QueryInput, ScanInput};
 
+use crate::access::{Access, rcc_text, return_values_text, select_text};
 use crate::auth::Caller;
+use crate::authz::{Guard, Keys};
 use crate::error::Failure;
+use crate::handler::ConnInfo;
 
 /// Operations cheap and bounded enough to run on the async worker that received them: single
 /// reads of one item or of the catalog, which never wait for a commit.
@@ -52,7 +53,7 @@ pub fn runs_inline(op: Operation) -> bool {
 pub fn dispatch(
     engine: &Engine,
     caller: &Caller,
-    local: Option<SocketAddr>,
+    conn: ConnInfo,
     op: Operation,
     body: &Map<String, Value>,
 ) -> Result<Value, Failure> {
@@ -60,17 +61,32 @@ pub fn dispatch(
         account_id: caller.credential.account_id.clone(),
         region: caller.region.clone(),
     };
+    let guard = Guard::new(&caller.principal, &caller.region, conn);
+    let access = Access {
+        guard: &guard,
+        engine,
+        scope: &scope,
+    };
+    let action = format!("dynamodb:{}", op.name());
+    // Operations on one table with no condition keys of their own.
+    let on_table = |name: &str| access.table(&action, name, None, Keys::new);
     match op {
         Operation::CreateTable => {
             let input = CreateTableInput::decode(body)?;
+            on_table(&input.table_name)?;
+            if !input.tags.is_empty() {
+                access.table("dynamodb:TagResource", &input.table_name, None, Keys::new)?;
+            }
             Ok(json!({"TableDescription": engine.create_table(&scope, input)?.to_json()}))
         }
         Operation::DescribeTable => {
             let name = decode_table_name(body)?;
+            on_table(&name)?;
             Ok(json!({"Table": engine.describe_table(&scope, &name)?.to_json()}))
         }
         Operation::ListTables => {
             let input = ListTablesInput::decode(body)?;
+            access.account_wide(&action)?;
             let (names, last) = engine.list_tables(&scope, &input)?;
             let mut out = Map::new();
             out.insert("TableNames".into(), json!(names));
@@ -81,15 +97,30 @@ pub fn dispatch(
         }
         Operation::UpdateTable => {
             let input = UpdateTableInput::decode(body)?;
+            on_table(&input.table_name)?;
             Ok(json!({"TableDescription": engine.update_table(&scope, input)?.to_json()}))
         }
         Operation::DeleteTable => {
             let name = decode_table_name(body)?;
+            on_table(&name)?;
             Ok(json!({"TableDescription": engine.delete_table(&scope, &name)?.to_json()}))
         }
         Operation::PutItem => {
             let input = PutItemInput::decode(body)?;
             let rcc = input.return_consumed_capacity;
+            access.table(&action, &input.table_name, None, || {
+                Keys::new()
+                    .many(
+                        "dynamodb:LeadingKeys",
+                        access.leading_keys(&input.table_name, [&input.item]),
+                    )
+                    .many("dynamodb:Attributes", input.item.keys().cloned().collect())
+                    .one(
+                        "dynamodb:ReturnValues",
+                        return_values_text(input.return_values),
+                    )
+                    .one("dynamodb:ReturnConsumedCapacity", rcc_text(rcc))
+            })?;
             let out = engine.put_item(&scope, input)?;
             let consumed = consumed_capacity_json(&out.table_name, rcc, out.consumed);
             Ok(with_collection_metrics(
@@ -100,6 +131,18 @@ pub fn dispatch(
         Operation::GetItem => {
             let input = GetItemInput::decode(body)?;
             let rcc = input.return_consumed_capacity;
+            access.table(&action, &input.table_name, None, || {
+                let keys = Keys::new()
+                    .many(
+                        "dynamodb:LeadingKeys",
+                        access.leading_keys(&input.table_name, [&input.key]),
+                    )
+                    .one("dynamodb:ReturnConsumedCapacity", rcc_text(rcc));
+                match &input.attributes_to_get {
+                    Some(names) => keys.many("dynamodb:Attributes", names.clone()),
+                    None => keys,
+                }
+            })?;
             let out = engine.get_item(&scope, input)?;
             let consumed = consumed_capacity_json(&out.table_name, rcc, out.consumed);
             Ok(item_response("Item", out.item.as_ref(), consumed))
@@ -107,6 +150,30 @@ pub fn dispatch(
         Operation::UpdateItem => {
             let input = UpdateItemInput::decode(body)?;
             let rcc = input.return_consumed_capacity;
+            access.table(&action, &input.table_name, None, || {
+                let keys = Keys::new()
+                    .many(
+                        "dynamodb:LeadingKeys",
+                        access.leading_keys(&input.table_name, [&input.key]),
+                    )
+                    .one(
+                        "dynamodb:ReturnValues",
+                        return_values_text(input.return_values),
+                    )
+                    .one("dynamodb:ReturnConsumedCapacity", rcc_text(rcc));
+                match &input.attribute_updates {
+                    Some(updates) => keys.many(
+                        "dynamodb:Attributes",
+                        input
+                            .key
+                            .keys()
+                            .cloned()
+                            .chain(updates.iter().map(|(n, _)| n.clone()))
+                            .collect(),
+                    ),
+                    None => keys,
+                }
+            })?;
             let out = engine.update_item(&scope, input)?;
             let consumed = consumed_capacity_json(&out.table_name, rcc, out.consumed);
             Ok(with_collection_metrics(
@@ -117,6 +184,18 @@ pub fn dispatch(
         Operation::DeleteItem => {
             let input = DeleteItemInput::decode(body)?;
             let rcc = input.return_consumed_capacity;
+            access.table(&action, &input.table_name, None, || {
+                Keys::new()
+                    .many(
+                        "dynamodb:LeadingKeys",
+                        access.leading_keys(&input.table_name, [&input.key]),
+                    )
+                    .one(
+                        "dynamodb:ReturnValues",
+                        return_values_text(input.return_values),
+                    )
+                    .one("dynamodb:ReturnConsumedCapacity", rcc_text(rcc))
+            })?;
             let out = engine.delete_item(&scope, input)?;
             let consumed = consumed_capacity_json(&out.table_name, rcc, out.consumed);
             Ok(with_collection_metrics(
@@ -127,16 +206,39 @@ pub fn dispatch(
         Operation::Query => {
             let input = QueryInput::decode(body)?;
             let rcc = input.common.return_consumed_capacity;
+            let c = &input.common;
+            access.table(&action, &c.table_name, c.index_name.as_deref(), || {
+                let leading = engine
+                    .query_partition_value(&scope, &input)
+                    .and_then(|v| crate::authz::key_text(&v));
+                read_keys(c.select, rcc, c.attributes_to_get.as_ref())
+                    .many("dynamodb:LeadingKeys", leading.into_iter().collect())
+            })?;
             Ok(page_response(engine.query(&scope, input)?, rcc))
         }
         Operation::Scan => {
             let input = ScanInput::decode(body)?;
             let rcc = input.common.return_consumed_capacity;
+            let c = &input.common;
+            access.table(&action, &c.table_name, c.index_name.as_deref(), || {
+                read_keys(c.select, rcc, c.attributes_to_get.as_ref())
+            })?;
             Ok(page_response(engine.scan(&scope, input)?, rcc))
         }
         Operation::BatchWriteItem => {
             let input = BatchWriteItemInput::decode(body)?;
             let rcc = input.return_consumed_capacity;
+            for (table, requests) in &input.tables {
+                access.table(&action, table, None, || {
+                    let items = requests.iter().map(|r| match r {
+                        cove_wire::batch::WriteRequest::Put(item) => item,
+                        cove_wire::batch::WriteRequest::Delete(key) => key,
+                    });
+                    Keys::new()
+                        .many("dynamodb:LeadingKeys", access.leading_keys(table, items))
+                        .one("dynamodb:ReturnConsumedCapacity", rcc_text(rcc))
+                })?;
+            }
             let out = engine.batch_write_item(&scope, input)?;
             let mut o = Map::new();
             // Every request is applied in one transaction, so nothing is ever left over.
@@ -148,6 +250,14 @@ pub fn dispatch(
         Operation::BatchGetItem => {
             let input = BatchGetItemInput::decode(body)?;
             let rcc = input.return_consumed_capacity;
+            for (table, request) in &input.tables {
+                access.table(&action, table, None, || {
+                    read_keys(None, rcc, request.attributes_to_get.as_ref()).many(
+                        "dynamodb:LeadingKeys",
+                        access.leading_keys(table, &request.keys),
+                    )
+                })?;
+            }
             let requests = input.tables.clone();
             let out = engine.batch_get_item(&scope, input)?;
             let mut responses = Map::new();
@@ -192,6 +302,24 @@ pub fn dispatch(
         Operation::TransactWriteItems => {
             let input = TransactWriteItemsInput::decode(body)?;
             let rcc = input.return_consumed_capacity;
+            for write in &input.items {
+                use cove_wire::batch::TransactAction;
+                let (item_action, item) = match &write.action {
+                    TransactAction::ConditionCheck { key } => ("dynamodb:ConditionCheckItem", key),
+                    TransactAction::Put { item } => ("dynamodb:PutItem", item),
+                    TransactAction::Delete { key } => ("dynamodb:DeleteItem", key),
+                    TransactAction::Update { key, .. } => ("dynamodb:UpdateItem", key),
+                };
+                access.table(item_action, &write.table_name, None, || {
+                    Keys::new()
+                        .many(
+                            "dynamodb:LeadingKeys",
+                            access.leading_keys(&write.table_name, [item]),
+                        )
+                        .one("dynamodb:EnclosingOperation", "TransactWriteItems")
+                        .one("dynamodb:ReturnConsumedCapacity", rcc_text(rcc))
+                })?;
+            }
             let out = engine.transact_write_items(&scope, input)?;
             let mut o = Map::new();
             add_consumed(&mut o, rcc, out.consumed);
@@ -201,6 +329,17 @@ pub fn dispatch(
         Operation::TransactGetItems => {
             let input = TransactGetItemsInput::decode(body)?;
             let rcc = input.return_consumed_capacity;
+            for get in &input.items {
+                access.table("dynamodb:GetItem", &get.table_name, None, || {
+                    Keys::new()
+                        .many(
+                            "dynamodb:LeadingKeys",
+                            access.leading_keys(&get.table_name, [&get.key]),
+                        )
+                        .one("dynamodb:EnclosingOperation", "TransactGetItems")
+                        .one("dynamodb:ReturnConsumedCapacity", rcc_text(rcc))
+                })?;
+            }
             let out = engine.transact_get_items(&scope, input)?;
             let responses: Vec<Value> = out
                 .responses
@@ -217,6 +356,7 @@ pub fn dispatch(
         }
         Operation::UpdateTimeToLive => {
             let input = UpdateTimeToLiveInput::decode(body)?;
+            on_table(&input.table_name)?;
             let out = engine.update_time_to_live(&scope, input)?;
             Ok(json!({"TimeToLiveSpecification": {
                 "Enabled": out.enabled, "AttributeName": out.attribute_name
@@ -224,6 +364,7 @@ pub fn dispatch(
         }
         Operation::DescribeTimeToLive => {
             let name = decode_table_name(body)?;
+            on_table(&name)?;
             Ok(match engine.describe_time_to_live(&scope, &name)? {
                 Some(attr) => json!({"TimeToLiveDescription": {
                     "TimeToLiveStatus": "ENABLED", "AttributeName": attr
@@ -232,15 +373,20 @@ pub fn dispatch(
             })
         }
         Operation::TagResource => {
-            engine.tag_resource(&scope, TagResourceInput::decode(body)?)?;
+            let input = TagResourceInput::decode(body)?;
+            access.arn(&action, &input.resource_arn)?;
+            engine.tag_resource(&scope, input)?;
             Ok(json!({}))
         }
         Operation::UntagResource => {
-            engine.untag_resource(&scope, UntagResourceInput::decode(body)?)?;
+            let input = UntagResourceInput::decode(body)?;
+            access.arn(&action, &input.resource_arn)?;
+            engine.untag_resource(&scope, input)?;
             Ok(json!({}))
         }
         Operation::ListTagsOfResource => {
             let arn = decode_resource_arn(body)?;
+            access.arn(&action, &arn)?;
             let tags: Vec<Value> = engine
                 .list_tags_of_resource(&scope, &arn)?
                 .into_iter()
@@ -248,24 +394,29 @@ pub fn dispatch(
                 .collect();
             Ok(json!({"Tags": tags}))
         }
-        Operation::DescribeLimits => Ok(json!({
-            "AccountMaxReadCapacityUnits": 80000,
-            "AccountMaxWriteCapacityUnits": 80000,
-            "TableMaxReadCapacityUnits": 40000,
-            "TableMaxWriteCapacityUnits": 40000
-        })),
+        Operation::DescribeLimits => access.account_wide(&action).map(|()| {
+            json!({
+                "AccountMaxReadCapacityUnits": 80000,
+                "AccountMaxWriteCapacityUnits": 80000,
+                "TableMaxReadCapacityUnits": 40000,
+                "TableMaxWriteCapacityUnits": 40000
+            })
+        }),
         Operation::DescribeEndpoints => {
+            // On the public endpoint DynamoDB does not authorize DescribeEndpoints at all.
             // This Cove's own address, as the connection reached it.
-            let address = local.map(|a| a.to_string()).unwrap_or_default();
+            let address = conn.local.map(|a| a.to_string()).unwrap_or_default();
             Ok(json!({"Endpoints": [{"Address": address, "CachePeriodInMinutes": 1440}]}))
         }
         Operation::DescribeContinuousBackups => {
             let name = decode_table_name(body)?;
+            on_table(&name)?;
             let out = engine.describe_continuous_backups(&scope, &name)?;
             Ok(continuous_backups_json(out))
         }
         Operation::UpdateContinuousBackups => {
             let input = UpdateContinuousBackupsInput::decode(body)?;
+            on_table(&input.table_name)?;
             let out = engine.update_continuous_backups(
                 &scope,
                 &input.table_name,
@@ -274,19 +425,26 @@ pub fn dispatch(
             Ok(continuous_backups_json(out))
         }
         Operation::CreateBackup => {
-            let backup = engine.create_backup(&scope, CreateBackupInput::decode(body)?)?;
+            let input = CreateBackupInput::decode(body)?;
+            on_table(&input.table_name)?;
+            let backup = engine.create_backup(&scope, input)?;
             Ok(json!({"BackupDetails": backup_details(&backup)}))
         }
         Operation::DescribeBackup => {
-            let backup = engine.describe_backup(&scope, &decode_backup_arn(body)?)?;
+            let arn = decode_backup_arn(body)?;
+            access.arn(&action, &arn)?;
+            let backup = engine.describe_backup(&scope, &arn)?;
             Ok(json!({"BackupDescription": backup_description(&backup)}))
         }
         Operation::DeleteBackup => {
-            let backup = engine.delete_backup(&scope, &decode_backup_arn(body)?)?;
+            let arn = decode_backup_arn(body)?;
+            access.arn(&action, &arn)?;
+            let backup = engine.delete_backup(&scope, &arn)?;
             Ok(json!({"BackupDescription": backup_description(&backup)}))
         }
         Operation::ListBackups => {
             let input = ListBackupsInput::decode(body)?;
+            access.account_wide(&action)?;
             let (page, last) = engine.list_backups(&scope, &input)?;
             let summaries: Vec<Value> = page
                 .iter()
@@ -308,6 +466,16 @@ pub fn dispatch(
         }
         Operation::RestoreTableFromBackup => {
             let input = RestoreTableFromBackupInput::decode(body)?;
+            access.arn(&action, &input.backup_arn)?;
+            // The restore writes the target table: AWS asks for the item write actions too.
+            for write in [
+                "dynamodb:PutItem",
+                "dynamodb:UpdateItem",
+                "dynamodb:DeleteItem",
+                "dynamodb:BatchWriteItem",
+            ] {
+                access.table(write, &input.target_table_name, None, Keys::new)?;
+            }
             let (table, backup) = engine.restore_table_from_backup(&scope, input)?;
             let mut description = engine.describe_table(&scope, &table.record.name)?;
             description.status = "CREATING";
@@ -327,6 +495,7 @@ pub fn dispatch(
         }
         Operation::ExecuteStatement => {
             let input = ExecuteStatementInput::decode(body)?;
+            partiql_access(&access, &input.statement, None)?;
             let rcc = input.return_consumed_capacity;
             let out = engine.execute_statement(&scope, input)?;
             let mut o = Map::new();
@@ -347,6 +516,9 @@ pub fn dispatch(
         }
         Operation::BatchExecuteStatement => {
             let input = BatchExecuteStatementInput::decode(body)?;
+            for statement in &input.statements {
+                partiql_access(&access, statement, None)?;
+            }
             let responses: Vec<Value> = engine
                 .batch_execute_statement(&scope, input)?
                 .into_iter()
@@ -374,6 +546,9 @@ pub fn dispatch(
         }
         Operation::ExecuteTransaction => {
             let input = ExecuteTransactionInput::decode(body)?;
+            for statement in &input.statements {
+                partiql_access(&access, statement, Some("ExecuteTransaction"))?;
+            }
             let rcc = input.return_consumed_capacity;
             let out = engine.execute_transaction(&scope, input)?;
             let mut o = Map::new();
@@ -555,5 +730,47 @@ fn backup_description(b: &Backup) -> Value {
             "BillingMode": t.billing_mode
         },
         "SourceTableFeatureDetails": Value::Object(features)
+    })
+}
+
+/// Select, ReturnConsumedCapacity and AttributesToGet of a read.
+fn read_keys(
+    select: Option<cove_wire::read::Select>,
+    rcc: ReturnConsumedCapacity,
+    attributes: Option<&Vec<String>>,
+) -> Keys {
+    let mut keys = Keys::new().one("dynamodb:ReturnConsumedCapacity", rcc_text(rcc));
+    if let Some(select) = select {
+        keys = keys.one("dynamodb:Select", select_text(select));
+    }
+    if let Some(names) = attributes {
+        keys = keys.many("dynamodb:Attributes", names.clone());
+    }
+    keys
+}
+
+/// A PartiQL statement needs `dynamodb:PartiQLSelect|Insert|Update|Delete` on its table (or
+/// index). A statement that does not parse is left to the engine, which reports why.
+fn partiql_access(
+    access: &Access<'_>,
+    statement: &cove_wire::partiql::Statement,
+    enclosing: Option<&'static str>,
+) -> Result<(), Failure> {
+    use cove_partiql::Statement as S;
+    let Ok(parsed) = cove_partiql::parse(&statement.statement, &statement.parameters) else {
+        return Ok(());
+    };
+    let (action, table, index) = match &parsed {
+        S::Select { table, index, .. } => ("dynamodb:PartiQLSelect", table, index.as_deref()),
+        S::Insert { table, .. } => ("dynamodb:PartiQLInsert", table, None),
+        S::Update { table, .. } => ("dynamodb:PartiQLUpdate", table, None),
+        S::Delete { table, .. } => ("dynamodb:PartiQLDelete", table, None),
+    };
+    access.table(action, table, index, || {
+        let keys = Keys::new();
+        match enclosing {
+            Some(op) => keys.one("dynamodb:EnclosingOperation", op),
+            None => keys,
+        }
     })
 }

@@ -1,9 +1,11 @@
-//! The one place where errors become DynamoDB wire errors. Every failure a request can meet,
-//! from any layer, is a [`Failure`]; [`Failure::render`] maps each by exhaustive match to a
-//! `__type`, a message and an HTTP status. Internal details never reach the client: a 5xx
-//! carries only the generic message, and the details go to the log.
+//! The one place where errors become wire errors. Every failure a request can meet, from any
+//! layer, is a [`Failure`]; [`Failure::render`] maps each by exhaustive match to a DynamoDB
+//! `__type`, a message and an HTTP status, and [`Failure::render_query`] to the XML error of
+//! the Query protocol (IAM, STS). Internal details never reach the client: a 5xx carries only
+//! the generic message, and the details go to the log.
 
 use cove_engine::EngineError;
+use cove_engine::iam::IamErrorKind;
 use cove_sigv4::SigV4Error;
 use cove_wire::attr::encode_item;
 use cove_wire::error::{error_body, error_body_with};
@@ -28,6 +30,16 @@ pub enum Failure {
     Wire(#[from] WireError),
     #[error(transparent)]
     Engine(#[from] EngineError),
+    /// A policy denied the request; carries AWS's complete message.
+    #[error("access denied: {0}")]
+    AccessDenied(String),
+    /// A Query-protocol request named an action this service does not have.
+    #[error("unknown action {0}")]
+    InvalidAction(String),
+    /// A Query-protocol request lacks a required parameter or has a bad one (IAM's
+    /// ValidationError text).
+    #[error("{0}")]
+    QueryValidation(String),
     #[error("internal: {0}")]
     Internal(String),
 }
@@ -112,11 +124,103 @@ impl Failure {
                 EngineError::IdempotentParameterMismatch(msg) => {
                     (ErrorCode::IdempotentParameterMismatch, msg.clone())
                 }
+                EngineError::Iam(_, msg) => (ErrorCode::Validation, msg.clone()),
                 EngineError::Storage(_) | EngineError::Corrupt(_) | EngineError::Internal(_) => {
                     (ErrorCode::InternalServerError, INTERNAL_MESSAGE.into())
                 }
             },
+            Failure::AccessDenied(msg) => (ErrorCode::AccessDenied, msg.clone()),
+            Failure::InvalidAction(_) => (ErrorCode::UnknownOperation, String::new()),
+            Failure::QueryValidation(msg) => (ErrorCode::Validation, msg.clone()),
             Failure::Internal(_) => (ErrorCode::InternalServerError, INTERNAL_MESSAGE.into()),
+        }
+    }
+
+    /// The Query protocol's error for this failure: HTTP status, whether the client is at
+    /// fault (`Sender`), code and message, as IAM and STS send them.
+    pub fn query_error(&self, version: &str) -> (u16, bool, &'static str, String) {
+        let internal = (500, false, "ServiceFailure", INTERNAL_MESSAGE.to_string());
+        match self {
+            Failure::Signature(err) => match err {
+                SigV4Error::Missing => (403, true, "MissingAuthenticationToken", err.message()),
+                SigV4Error::UnrecognizedClient => {
+                    (403, true, "InvalidClientTokenId", err.message())
+                }
+                SigV4Error::Incomplete(_)
+                | SigV4Error::InvalidDate(_)
+                | SigV4Error::UnsupportedAlgorithm(_)
+                | SigV4Error::MalformedCredential(_) => {
+                    (400, true, "IncompleteSignature", err.message())
+                }
+                SigV4Error::Expired(_)
+                | SigV4Error::NotYetCurrent(_)
+                | SigV4Error::HostNotSigned
+                | SigV4Error::InvalidScope(_)
+                | SigV4Error::HeaderAndQueryAuth
+                | SigV4Error::SignedHeaderMissing(_)
+                | SigV4Error::PayloadHashMismatch
+                | SigV4Error::SignatureDoesNotMatch => {
+                    (403, true, "SignatureDoesNotMatch", err.message())
+                }
+            },
+            Failure::UnrecognizedClient => (
+                403,
+                true,
+                "InvalidClientTokenId",
+                "The security token included in the request is invalid.".into(),
+            ),
+            Failure::UnknownOperation | Failure::NotBuilt(_) => (
+                400,
+                true,
+                "InvalidAction",
+                "The action is not valid for this web service.".into(),
+            ),
+            Failure::InvalidAction(action) => (
+                400,
+                true,
+                "InvalidAction",
+                format!("Could not find operation {action} for version {version}"),
+            ),
+            Failure::BodyTooLarge | Failure::BodyRead(_) | Failure::Wire(_) => (
+                400,
+                true,
+                "MalformedInput",
+                "The request body could not be read.".into(),
+            ),
+            Failure::QueryValidation(msg) => (400, true, "ValidationError", msg.clone()),
+            Failure::AccessDenied(msg) => (403, true, "AccessDenied", msg.clone()),
+            Failure::Engine(EngineError::Iam(kind, msg)) => {
+                let (status, code) = match kind {
+                    IamErrorKind::NoSuchEntity => (404, "NoSuchEntity"),
+                    IamErrorKind::EntityAlreadyExists => (409, "EntityAlreadyExists"),
+                    IamErrorKind::MalformedPolicyDocument => (400, "MalformedPolicyDocument"),
+                    IamErrorKind::DeleteConflict => (409, "DeleteConflict"),
+                    IamErrorKind::LimitExceeded => (409, "LimitExceeded"),
+                    IamErrorKind::InvalidInput => (400, "InvalidInput"),
+                    IamErrorKind::ValidationError => (400, "ValidationError"),
+                };
+                (status, true, code, msg.clone())
+            }
+            Failure::Engine(EngineError::Validation(msg)) => {
+                (400, true, "ValidationError", msg.clone())
+            }
+            Failure::Engine(
+                EngineError::ResourceNotFound(_)
+                | EngineError::ResourceInUse(_)
+                | EngineError::LimitExceeded(_)
+                | EngineError::Storage(_)
+                | EngineError::Corrupt(_)
+                | EngineError::ConditionalCheckFailed(_)
+                | EngineError::ItemCollectionSizeLimitExceeded(_)
+                | EngineError::TableNotFound(_)
+                | EngineError::TableAlreadyExists(_)
+                | EngineError::BackupNotFound(_)
+                | EngineError::DuplicateItem(_)
+                | EngineError::TransactionCanceled(_)
+                | EngineError::IdempotentParameterMismatch(_)
+                | EngineError::Internal(_),
+            )
+            | Failure::Internal(_) => internal,
         }
     }
 

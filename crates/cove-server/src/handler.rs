@@ -1,5 +1,6 @@
 //! One HTTP request through the pipeline: framing checks, body limit, authentication,
-//! operation lookup, decode, engine call, and the response with DynamoDB's headers.
+//! operation lookup, decode, authorization, engine call, and the response with the headers
+//! of the protocol the request spoke (DynamoDB's JSON, or the Query protocol of IAM and STS).
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -15,8 +16,50 @@ use cove_wire::{CONTENT_TYPE, MAX_REQUEST_BYTES, Operation};
 
 use crate::Shared;
 use crate::auth::authenticate;
+use crate::authz::Guard;
 use crate::dispatch::{dispatch, runs_inline};
 use crate::error::Failure;
+use crate::iam;
+
+/// The protocol a request speaks, known from its headers before its body is read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Protocol {
+    /// DynamoDB's JSON 1.0.
+    Json,
+    /// The Query protocol, for IAM (`iam`) or STS (`sts`).
+    Query(&'static str),
+}
+
+const FORM: &str = "application/x-www-form-urlencoded";
+
+fn protocol_of(parts: &http::request::Parts) -> Protocol {
+    let media_type = parts
+        .headers
+        .get(http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .unwrap_or("")
+        .trim();
+    if !media_type.eq_ignore_ascii_case(FORM) {
+        return Protocol::Json;
+    }
+    // The signing scope names the service; it decides which XML namespace errors use even
+    // when authentication fails.
+    let scope_is_sts = parts
+        .headers
+        .get(http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.contains("/sts/aws4_request"));
+    Protocol::Query(if scope_is_sts { "sts" } else { "iam" })
+}
+
+fn namespace_and_version(service: &str) -> (&'static str, &'static str) {
+    if service == "sts" {
+        (iam::STS_NAMESPACE, iam::STS_VERSION)
+    } else {
+        (iam::IAM_NAMESPACE, iam::IAM_VERSION)
+    }
+}
 
 /// What the accept loop knows about a connection. These facts, not HTTP headers, decide
 /// where a request came from.
@@ -60,10 +103,17 @@ pub async fn handle(
     conn: ConnInfo,
     req: Request<Incoming>,
 ) -> Result<Response<Full<Bytes>>, Infallible> {
-    let request_id = request_id();
-    let outcome = serve(&shared, conn, req).await;
+    let (parts, body) = req.into_parts();
+    let protocol = protocol_of(&parts);
+    let request_id = match protocol {
+        Protocol::Json => request_id(),
+        // IAM and STS use UUIDs.
+        Protocol::Query(_) => uuid::Uuid::new_v4().to_string(),
+    };
+    let outcome = serve(&shared, conn, protocol, parts, body, &request_id).await;
     Ok(match outcome {
         Ok(Reply::Json(body)) => response(StatusCode::OK, CONTENT_TYPE, body, &request_id),
+        Ok(Reply::Xml(body)) => response(StatusCode::OK, "text/xml", body, &request_id),
         Ok(Reply::Health) => response(
             StatusCode::OK,
             "text/plain",
@@ -78,6 +128,21 @@ pub async fn handle(
                 b"<UnknownOperationException/>\n".to_vec(),
                 &request_id,
             )
+        }
+        Err(failure) if matches!(protocol, Protocol::Query(_)) => {
+            let Protocol::Query(service) = protocol else {
+                unreachable!("matched above")
+            };
+            let (namespace, version) = namespace_and_version(service);
+            let (status, sender, code, message) = failure.query_error(version);
+            if status >= 500 {
+                tracing::error!(request_id, peer = %conn.peer, error = %failure, "request failed");
+            } else {
+                tracing::debug!(request_id, peer = %conn.peer, error = %failure, "request refused");
+            }
+            let body = cove_query::error_response(namespace, sender, code, &message, &request_id);
+            let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+            response(status, "text/xml", body.into_bytes(), &request_id)
         }
         Err(failure) => {
             let rendered = failure.render();
@@ -95,6 +160,7 @@ pub async fn handle(
 
 enum Reply {
     Json(Vec<u8>),
+    Xml(Vec<u8>),
     Health,
     NotFound,
 }
@@ -102,9 +168,11 @@ enum Reply {
 async fn serve(
     shared: &Arc<Shared>,
     conn: ConnInfo,
-    req: Request<Incoming>,
+    protocol: Protocol,
+    parts: http::request::Parts,
+    body: Incoming,
+    request_id: &str,
 ) -> Result<Reply, Failure> {
-    let (parts, body) = req.into_parts();
     if parts.method == Method::GET && parts.uri.path() == "/" {
         return Ok(Reply::Health);
     }
@@ -139,6 +207,9 @@ async fn serve(
             return Err(Failure::BodyRead(err.to_string()));
         }
     };
+    if let Protocol::Query(service) = protocol {
+        return serve_query(shared, conn, service, &parts, &body, request_id).await;
+    }
     let content_type = parts
         .headers
         .get(http::header::CONTENT_TYPE)
@@ -151,6 +222,11 @@ async fn serve(
 
     // Authentication comes before anything about the operation is revealed.
     let caller = authenticate(shared, &parts, &body)?;
+    if caller.service != "dynamodb" {
+        return Err(Failure::Signature(cove_sigv4::SigV4Error::InvalidScope(
+            "Credential should be scoped to correct service: 'dynamodb'. ".into(),
+        )));
+    }
 
     let target = parts
         .headers
@@ -160,18 +236,56 @@ async fn serve(
     let op = Operation::from_target(target).ok_or(Failure::UnknownOperation)?;
     let request = cove_wire::json::parse_body(&body)?;
     let engine = Arc::clone(&shared.engine);
-    let local = conn.local;
     // Point reads take microseconds and never wait for a disk flush, so they run right here:
     // handing them to another thread would cost more than they do. Everything else can wait
     // on storage (a durable commit, a 1 MB page), so it runs off the async workers.
     let output = if runs_inline(op) {
-        dispatch(&engine, &caller, local, op, &request)?
+        dispatch(&engine, &caller, conn, op, &request)?
     } else {
-        tokio::task::spawn_blocking(move || dispatch(&engine, &caller, local, op, &request))
+        tokio::task::spawn_blocking(move || dispatch(&engine, &caller, conn, op, &request))
             .await
             .map_err(|e| Failure::Internal(format!("engine task failed: {e}")))??
     };
     Ok(Reply::Json(
         serde_json::to_vec(&output).map_err(|e| Failure::Internal(e.to_string()))?,
+    ))
+}
+
+/// An IAM or STS request: authenticate, read the form, run the action off the async workers
+/// (IAM changes are durable writes), and answer in XML.
+async fn serve_query(
+    shared: &Arc<Shared>,
+    conn: ConnInfo,
+    service: &'static str,
+    parts: &http::request::Parts,
+    body: &[u8],
+    request_id: &str,
+) -> Result<Reply, Failure> {
+    let caller = authenticate(shared, parts, body)?;
+    if caller.service != service {
+        return Err(Failure::Signature(cove_sigv4::SigV4Error::InvalidScope(
+            format!("Credential should be scoped to correct service: '{service}'. "),
+        )));
+    }
+    let params =
+        cove_query::Params::parse(body).map_err(|e| Failure::QueryValidation(e.to_string()))?;
+    let action = params.get("Action").unwrap_or_default().to_string();
+    let engine = Arc::clone(&shared.engine);
+    let result = {
+        let action = action.clone();
+        tokio::task::spawn_blocking(move || {
+            let guard = Guard::new(&caller.principal, &caller.region, conn);
+            if service == "sts" {
+                iam::sts(&guard, &action)
+            } else {
+                iam::iam(&engine, &guard, &action, &params)
+            }
+        })
+        .await
+        .map_err(|e| Failure::Internal(format!("IAM task failed: {e}")))??
+    };
+    let (namespace, _) = namespace_and_version(service);
+    Ok(Reply::Xml(
+        cove_query::response(&action, namespace, result.as_deref(), request_id).into_bytes(),
     ))
 }

@@ -8,10 +8,13 @@
 //! never from HTTP headers.
 
 mod accept;
+mod access;
 mod auth;
+mod authz;
 mod dispatch;
 pub mod error;
 mod handler;
+mod iam;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -56,6 +59,8 @@ pub(crate) struct Shared {
     /// SigV4 signing keys by (access key id, date, region), with the secret they were derived
     /// from: a key depends only on those, so deriving it (four HMACs) once a day is enough.
     pub signing_keys: std::sync::Mutex<SigningKeys>,
+    /// When access keys were last reloaded from storage for an unknown key.
+    pub last_reload: std::sync::Mutex<Option<std::time::Instant>>,
 }
 
 /// (access key id, date, region) -> (the secret it was derived from, the signing key).

@@ -218,7 +218,7 @@ fn duplicate_listing<T: Ord>(members: &[T]) -> Option<Vec<&T>> {
 }
 
 /// Standard base64 with padding, as DynamoDB prints binary values in messages.
-fn base64(bytes: &[u8]) -> String {
+pub fn base64(bytes: &[u8]) -> String {
     const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     let symbol = |index: u32| char::from(ALPHABET[(index & 63) as usize]);
     let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);

@@ -1,0 +1,124 @@
+//! What each DynamoDB operation must be allowed to do: the IAM action(s), the resource ARN(s)
+//! (tables, indexes, backups; every table of a batch; every item of a transaction with
+//! `dynamodb:EnclosingOperation`) and DynamoDB's condition keys (LeadingKeys, Attributes,
+//! Select, ReturnValues, ReturnConsumedCapacity). Keys are computed only when a policy will
+//! be evaluated, so the root user's requests cost nothing here.
+
+use cove_engine::{Engine, Scope};
+use cove_types::Item;
+use cove_wire::input::{ReturnConsumedCapacity, ReturnValues};
+use cove_wire::read::Select;
+
+use crate::authz::{Guard, Keys, key_text};
+use crate::error::Failure;
+
+pub struct Access<'a> {
+    pub guard: &'a Guard<'a>,
+    pub engine: &'a Engine,
+    pub scope: &'a Scope,
+}
+
+pub fn rcc_text(rcc: ReturnConsumedCapacity) -> &'static str {
+    match rcc {
+        ReturnConsumedCapacity::None => "NONE",
+        ReturnConsumedCapacity::Total => "TOTAL",
+        ReturnConsumedCapacity::Indexes => "INDEXES",
+    }
+}
+
+pub fn return_values_text(rv: ReturnValues) -> &'static str {
+    match rv {
+        ReturnValues::None => "NONE",
+        ReturnValues::AllOld => "ALL_OLD",
+        ReturnValues::UpdatedOld => "UPDATED_OLD",
+        ReturnValues::AllNew => "ALL_NEW",
+        ReturnValues::UpdatedNew => "UPDATED_NEW",
+    }
+}
+
+pub fn select_text(select: Select) -> &'static str {
+    match select {
+        Select::AllAttributes => "ALL_ATTRIBUTES",
+        Select::AllProjectedAttributes => "ALL_PROJECTED_ATTRIBUTES",
+        Select::SpecificAttributes => "SPECIFIC_ATTRIBUTES",
+        Select::Count => "COUNT",
+    }
+}
+
+impl Access<'_> {
+    /// The ARN and owning account of a table named by name or by ARN.
+    fn table_arn(&self, table: &str) -> (String, String) {
+        if table.starts_with("arn:") {
+            let account = table.split(':').nth(4).unwrap_or_default().to_string();
+            return (table.to_string(), account);
+        }
+        (
+            format!(
+                "arn:aws:dynamodb:{}:{}:table/{table}",
+                self.scope.region, self.scope.account_id
+            ),
+            self.scope.account_id.clone(),
+        )
+    }
+
+    /// Whether any policy needs evaluating: not for the root user in its own account.
+    fn needed(&self) -> bool {
+        let p = self.guard.principal();
+        p.kind != cove_policy::CallerKind::Root
+    }
+
+    /// Authorizes `action` on a table (or one of its indexes), with keys built only when
+    /// they will be evaluated.
+    pub fn table(
+        &self,
+        action: &str,
+        table: &str,
+        index: Option<&str>,
+        keys: impl FnOnce() -> Keys,
+    ) -> Result<(), Failure> {
+        let (mut arn, account) = self.table_arn(table);
+        if !self.needed() && account == self.scope.account_id {
+            return Ok(());
+        }
+        if let Some(index) = index {
+            arn.push_str("/index/");
+            arn.push_str(index);
+        }
+        self.guard.check(action, &arn, &account, keys())
+    }
+
+    /// Authorizes an action on a resource given by ARN (tags, backups).
+    pub fn arn(&self, action: &str, arn: &str) -> Result<(), Failure> {
+        let account = arn.split(':').nth(4).unwrap_or_default();
+        self.guard.check(action, arn, account, Keys::new())
+    }
+
+    /// Authorizes an action that has no resource of its own (ListTables, ListBackups): AWS
+    /// reports it on `table/*`.
+    pub fn account_wide(&self, action: &str) -> Result<(), Failure> {
+        let arn = format!(
+            "arn:aws:dynamodb:{}:{}:table/*",
+            self.scope.region, self.scope.account_id
+        );
+        self.guard
+            .check(action, &arn, &self.scope.account_id, Keys::new())
+    }
+
+    /// `dynamodb:LeadingKeys` of items or keys of `table`: their partition key values.
+    pub fn leading_keys<'i>(
+        &self,
+        table: &str,
+        items: impl IntoIterator<Item = &'i Item>,
+    ) -> Vec<String> {
+        let Some(name) = self.engine.partition_key_name(self.scope, table) else {
+            return Vec::new();
+        };
+        let mut out: Vec<String> = items
+            .into_iter()
+            .filter_map(|item| item.get(&name).and_then(key_text))
+            .collect();
+        out.sort();
+        out.dedup();
+        out
+    }
+}

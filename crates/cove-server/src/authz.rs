@@ -1,0 +1,227 @@
+//! Authorization: who the caller is in IAM's terms, the request context AWS would build for
+//! it (global `aws:` keys from the connection and the principal, service keys from the
+//! request), and the decision of the policy engine for each (action, resource) a request
+//! needs, with AWS's AccessDenied text.
+
+use std::cell::RefCell;
+use std::sync::Arc;
+
+use cove_engine::iam::PrincipalPolicies;
+use cove_policy::{
+    Caller as PolicyCaller, CallerKind, Context, Decision, Named, Policies, Request,
+};
+use cove_types::AttributeValue;
+
+use crate::error::Failure;
+use crate::handler::ConnInfo;
+
+/// The authenticated principal, in IAM's terms.
+#[derive(Debug, Clone)]
+pub struct Principal {
+    pub kind: CallerKind,
+    pub account: String,
+    /// What denials print: root ARN, user ARN, or the role session's STS ARN.
+    pub arn: String,
+    /// A role session's role ARN.
+    pub role_arn: Option<String>,
+    /// `aws:userid`: the account for root, `AIDA…` for users, `AROA…:session` for roles.
+    pub userid: String,
+    /// `aws:username`, for IAM users only.
+    pub username: Option<String>,
+    /// The principal's compiled identity-based policies; `None` for root.
+    pub policies: Option<Arc<PrincipalPolicies>>,
+}
+
+impl Principal {
+    pub fn root(account: &str) -> Principal {
+        Principal {
+            kind: CallerKind::Root,
+            account: account.to_string(),
+            arn: format!("arn:aws:iam::{account}:root"),
+            role_arn: None,
+            userid: account.to_string(),
+            username: None,
+            policies: None,
+        }
+    }
+
+    /// `aws:PrincipalArn`: for a role session, the role's ARN.
+    pub fn principal_arn(&self) -> &str {
+        self.role_arn.as_deref().unwrap_or(&self.arn)
+    }
+
+    fn principal_type(&self) -> &'static str {
+        match self.kind {
+            CallerKind::Root => "Account",
+            CallerKind::User => "User",
+            CallerKind::AssumedRole => "AssumedRole",
+        }
+    }
+}
+
+/// Service condition keys of one authorization, beside the global ones.
+#[derive(Debug, Default)]
+pub struct Keys {
+    pub multi: Vec<(&'static str, Vec<String>)>,
+    pub single: Vec<(&'static str, String)>,
+}
+
+impl Keys {
+    pub fn new() -> Keys {
+        Keys::default()
+    }
+
+    pub fn one(mut self, key: &'static str, value: impl Into<String>) -> Keys {
+        self.single.push((key, value.into()));
+        self
+    }
+
+    pub fn many(mut self, key: &'static str, values: Vec<String>) -> Keys {
+        self.multi.push((key, values));
+        self
+    }
+}
+
+/// Checks a request's authorizations against the caller's policies. The global context is
+/// built at most once per request, and not at all for the root user, which needs no policy
+/// in its own account.
+pub struct Guard<'a> {
+    principal: &'a Principal,
+    region: &'a str,
+    conn: ConnInfo,
+    context: RefCell<Option<Context>>,
+}
+
+impl<'a> Guard<'a> {
+    pub fn new(principal: &'a Principal, region: &'a str, conn: ConnInfo) -> Guard<'a> {
+        Guard {
+            principal,
+            region,
+            conn,
+            context: RefCell::new(None),
+        }
+    }
+
+    pub fn principal(&self) -> &Principal {
+        self.principal
+    }
+
+    fn base_context(&self) -> Context {
+        let p = self.principal;
+        let mut c = Context::new();
+        c.set("aws:PrincipalArn", p.principal_arn());
+        c.set("aws:PrincipalAccount", p.account.as_str());
+        c.set("aws:PrincipalType", p.principal_type());
+        c.set("aws:userid", p.userid.as_str());
+        if let Some(name) = &p.username {
+            c.set("aws:username", name.as_str());
+        }
+        c.set("aws:SourceIp", self.conn.peer.ip().to_string());
+        c.set(
+            "aws:SecureTransport",
+            if self.conn.tls { "true" } else { "false" },
+        );
+        let now = jiff::Timestamp::now();
+        c.set(
+            "aws:CurrentTime",
+            now.strftime("%Y-%m-%dT%H:%M:%SZ").to_string(),
+        );
+        c.set("aws:EpochTime", now.as_second().to_string());
+        c.set("aws:RequestedRegion", self.region);
+        c.set("aws:ViaAWSService", "false");
+        c.set("aws:PrincipalIsAWSService", "false");
+        c
+    }
+
+    /// Authorizes `action` on `resource` (owned by `resource_account`) with `keys`.
+    pub fn check(
+        &self,
+        action: &str,
+        resource: &str,
+        resource_account: &str,
+        keys: Keys,
+    ) -> Result<(), Failure> {
+        let p = self.principal;
+        // No resource or endpoint policies apply yet, so the root user acting in its own
+        // account is allowed without evaluating anything.
+        if p.kind == CallerKind::Root && resource_account == p.account {
+            return Ok(());
+        }
+        let mut slot = self.context.borrow_mut();
+        let context = slot.get_or_insert_with(|| self.base_context());
+        for (key, value) in &keys.single {
+            context.set(*key, value.as_str());
+        }
+        for (key, values) in &keys.multi {
+            context.set_many(*key, values.clone());
+        }
+        let identity: Vec<Named<'_>> = p
+            .policies
+            .as_ref()
+            .map(|pp| {
+                pp.identity
+                    .iter()
+                    .map(|(name, policy)| Named { name, policy })
+                    .collect()
+            })
+            .unwrap_or_default();
+        let boundary = p.policies.as_ref().and_then(|pp| {
+            pp.boundary
+                .as_ref()
+                .map(|(name, policy)| Named { name, policy })
+        });
+        let decision = cove_policy::evaluate(
+            &Request {
+                caller: PolicyCaller {
+                    kind: p.kind,
+                    account: &p.account,
+                    arn: &p.arn,
+                    role_arn: p.role_arn.as_deref(),
+                },
+                action,
+                resource,
+                resource_account,
+                context,
+            },
+            &Policies {
+                identity: &identity,
+                boundary,
+                ..Policies::default()
+            },
+        );
+        let outcome = match decision {
+            Decision::Allow { .. } => Ok(()),
+            _ => Err(Failure::AccessDenied(format!(
+                "User: {} is not authorized to perform: {action} on resource: {resource} {}",
+                p.arn,
+                decision.reason(action).unwrap_or_default()
+            ))),
+        };
+        tracing::debug!(
+            principal = %p.arn,
+            action,
+            resource,
+            allowed = outcome.is_ok(),
+            decision = ?decision,
+            "authorization"
+        );
+        for (key, _) in &keys.single {
+            context.remove(key);
+        }
+        for (key, _) in &keys.multi {
+            context.remove(key);
+        }
+        outcome
+    }
+}
+
+/// The text IAM condition keys use for a key value: a string as is, a number's canonical
+/// text, binary as base64.
+pub fn key_text(value: &AttributeValue) -> Option<String> {
+    match value {
+        AttributeValue::S(s) => Some(s.clone()),
+        AttributeValue::N(n) => Some(n.to_string()),
+        AttributeValue::B(b) => Some(cove_types::value::base64(b)),
+        _ => None,
+    }
+}
