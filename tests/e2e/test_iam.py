@@ -1,0 +1,388 @@
+"""IAM, STS and DynamoDB authorization end to end, with the real AWS CLI and boto3.
+
+Covers the walkthrough's IAM steps (scenarios A1 and A2 of the reference: user, access key,
+the `vpcepolicy` explicit deny and its exact AccessDenied text), IAM's error codes and texts,
+a user with no policy, a user allowed GetItem on one table only, groups, roles, fine-grained
+access with dynamodb:LeadingKeys across GetItem, PutItem, Query, BatchGetItem and
+TransactWriteItems, and `cove account create` alongside a running server.
+"""
+
+import json
+import os
+import subprocess
+
+import boto3
+import pytest
+from botocore.config import Config
+from botocore.exceptions import ClientError
+
+from conftest import ACCESS_KEY_ID, REGION, ROOT, SECRET_ACCESS_KEY
+
+ACCOUNT = "000000000000"
+
+VPCE_POLICY = {
+    "Version": "2012-10-17",
+    "Statement": [
+        {
+            "Effect": "Deny",
+            "Action": "dynamodb:*",
+            "Resource": "*",
+            "Condition": {"StringNotEquals": {"aws:sourceVpce": "vpce-0123456789abcdef0"}},
+        }
+    ],
+}
+
+
+def aws(cove, env, *args, check=True):
+    """Runs the AWS CLI against Cove; returns (exit code, parsed JSON or None, stderr)."""
+    proc = subprocess.run(
+        ["aws", "--endpoint-url", cove.endpoint, "--output", "json", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    if check and proc.returncode != 0:
+        raise AssertionError(f"aws {' '.join(args)} failed: {proc.stderr}")
+    out = json.loads(proc.stdout) if proc.stdout.strip() else None
+    return proc.returncode, out, proc.stderr
+
+
+def as_user(env, key):
+    user_env = dict(env)
+    user_env["AWS_ACCESS_KEY_ID"] = key["AccessKeyId"]
+    user_env["AWS_SECRET_ACCESS_KEY"] = key["SecretAccessKey"]
+    return user_env
+
+
+def client(cove, service, key_id, secret):
+    return boto3.client(
+        service,
+        endpoint_url=cove.endpoint,
+        region_name=REGION,
+        aws_access_key_id=key_id,
+        aws_secret_access_key=secret,
+        config=Config(retries={"max_attempts": 1}),
+    )
+
+
+def new_user(cove, env, name, policy=None):
+    aws(cove, env, "iam", "create-user", "--user-name", name)
+    _, out, _ = aws(cove, env, "iam", "create-access-key", "--user-name", name)
+    if policy is not None:
+        aws(
+            cove, env, "iam", "put-user-policy", "--user-name", name,
+            "--policy-name", "inline", "--policy-document", json.dumps(policy),
+        )
+    return out["AccessKey"]
+
+
+def make_table(cove, env, name, sort_key=None):
+    attrs = ["AttributeName=pk,AttributeType=S"]
+    schema = ["AttributeName=pk,KeyType=HASH"]
+    if sort_key:
+        attrs.append(f"AttributeName={sort_key},AttributeType=S")
+        schema.append(f"AttributeName={sort_key},KeyType=RANGE")
+    aws(
+        cove, env, "dynamodb", "create-table", "--table-name", name,
+        "--attribute-definitions", *attrs, "--key-schema", *schema,
+        "--billing-mode", "PAY_PER_REQUEST",
+    )
+
+
+def test_walkthrough_user_policy_and_explicit_deny(cove, aws_env, tmp_path):
+    _, out, _ = aws(cove, aws_env, "iam", "create-user", "--user-name", "dynauser")
+    user = out["User"]
+    assert user["UserName"] == "dynauser"
+    assert user["Arn"] == f"arn:aws:iam::{ACCOUNT}:user/dynauser"
+    assert user["UserId"].startswith("AIDA") and len(user["UserId"]) == 21
+    _, out, _ = aws(cove, aws_env, "iam", "create-access-key", "--user-name", "dynauser")
+    key = out["AccessKey"]
+    assert key["AccessKeyId"].startswith("AKIA") and len(key["AccessKeyId"]) == 20
+    assert len(key["SecretAccessKey"]) == 40 and key["Status"] == "Active"
+
+    policy_file = tmp_path / "policy.json"
+    policy_file.write_text(json.dumps(VPCE_POLICY, indent=2))
+    _, out, _ = aws(
+        cove, aws_env, "iam", "create-policy", "--policy-name", "vpcepolicy",
+        "--policy-document", f"file://{policy_file}",
+    )
+    policy = out["Policy"]
+    arn = f"arn:aws:iam::{ACCOUNT}:policy/vpcepolicy"
+    assert policy["Arn"] == arn and policy["DefaultVersionId"] == "v1"
+    assert policy["PolicyId"].startswith("ANPA") and policy["AttachmentCount"] == 0
+    aws(cove, aws_env, "iam", "attach-user-policy", "--user-name", "dynauser", "--policy-arn", arn)
+    aws(
+        cove, aws_env, "iam", "attach-user-policy", "--user-name", "dynauser",
+        "--policy-arn", "arn:aws:iam::aws:policy/AmazonDynamoDBFullAccess",
+    )
+    _, out, _ = aws(cove, aws_env, "iam", "list-attached-user-policies", "--user-name", "dynauser")
+    assert [p["PolicyName"] for p in out["AttachedPolicies"]] == ["vpcepolicy", "AmazonDynamoDBFullAccess"]
+    _, out, _ = aws(cove, aws_env, "iam", "get-policy", "--policy-arn", arn)
+    assert out["Policy"]["AttachmentCount"] == 1
+    # IAM returns the document URL-encoded; the CLI decodes it back to the same JSON.
+    _, out, _ = aws(cove, aws_env, "iam", "get-policy-version", "--policy-arn", arn, "--version-id", "v1")
+    assert out["PolicyVersion"]["Document"] == VPCE_POLICY
+    assert out["PolicyVersion"]["IsDefaultVersion"] is True
+
+    # Scenario A2: on the public path aws:sourceVpce is absent, so StringNotEquals holds.
+    user_env = as_user(aws_env, key)
+    code, _, err = aws(
+        cove, user_env, "dynamodb", "create-table", "--table-name", "BookCollection",
+        "--attribute-definitions", "AttributeName=Author,AttributeType=S",
+        "--key-schema", "AttributeName=Author,KeyType=HASH", "--billing-mode", "PAY_PER_REQUEST",
+        check=False,
+    )
+    assert code != 0
+    assert (
+        "An error occurred (AccessDeniedException) when calling the CreateTable operation: "
+        f"User: arn:aws:iam::{ACCOUNT}:user/dynauser is not authorized to perform: dynamodb:CreateTable "
+        f"on resource: arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/BookCollection "
+        "with an explicit deny in an identity-based policy"
+    ) in err
+    # The caller is who the key says.
+    _, out, _ = aws(cove, user_env, "sts", "get-caller-identity")
+    assert out == {"UserId": user["UserId"], "Account": ACCOUNT, "Arn": user["Arn"]}
+    # Detaching the deny leaves the full-access policy: the same call now succeeds.
+    aws(cove, aws_env, "iam", "detach-user-policy", "--user-name", "dynauser", "--policy-arn", arn)
+    _, out, _ = aws(
+        cove, user_env, "dynamodb", "create-table", "--table-name", "BookCollection",
+        "--attribute-definitions", "AttributeName=Author,AttributeType=S",
+        "--key-schema", "AttributeName=Author,KeyType=HASH", "--billing-mode", "PAY_PER_REQUEST",
+    )
+    assert out["TableDescription"]["TableName"] == "BookCollection"
+
+
+def test_iam_errors_carry_iam_codes_and_texts(cove, aws_env):
+    def fails(*args):
+        code, _, err = aws(cove, aws_env, "iam", *args, check=False)
+        assert code != 0, args
+        return err.strip()
+
+    aws(cove, aws_env, "iam", "create-user", "--user-name", "alice")
+    assert fails("create-user", "--user-name", "ALICE").endswith(
+        "(EntityAlreadyExists) when calling the CreateUser operation: User with name ALICE already exists."
+    )
+    assert fails("get-user", "--user-name", "nobody").endswith(
+        "(NoSuchEntity) when calling the GetUser operation: The user with name nobody cannot be found."
+    )
+    assert fails(
+        "create-policy", "--policy-name", "bad", "--policy-document", '{"Statement": [}'
+    ).endswith("(MalformedPolicyDocument) when calling the CreatePolicy operation: Syntax errors in policy.")
+    assert fails(
+        "put-user-policy", "--user-name", "alice", "--policy-name", "p", "--policy-document",
+        '{"Version":"2012-10-17","Statement":{"Effect":"Allow","Action":"dynamodb:GetItem"}}',
+    ).endswith("Policy statement must contain resources.")
+    aws(cove, aws_env, "iam", "create-access-key", "--user-name", "alice")
+    aws(cove, aws_env, "iam", "create-access-key", "--user-name", "alice")
+    assert fails("create-access-key", "--user-name", "alice").endswith(
+        "(LimitExceeded) when calling the CreateAccessKey operation: Cannot exceed quota for AccessKeysPerUser: 2"
+    )
+    assert "(DeleteConflict) when calling the DeleteUser operation" in fails("delete-user", "--user-name", "alice")
+    missing = f"arn:aws:iam::{ACCOUNT}:policy/missing"
+    assert fails("attach-user-policy", "--user-name", "alice", "--policy-arn", missing).endswith(
+        f"(NoSuchEntity) when calling the AttachUserPolicy operation: Policy {missing} does not exist or is not attachable."
+    )
+    # Deleting the keys lets the user be deleted.
+    _, out, _ = aws(cove, aws_env, "iam", "list-access-keys", "--user-name", "alice")
+    assert len(out["AccessKeyMetadata"]) == 2
+    for k in out["AccessKeyMetadata"]:
+        aws(cove, aws_env, "iam", "delete-access-key", "--user-name", "alice", "--access-key-id", k["AccessKeyId"])
+    aws(cove, aws_env, "iam", "delete-user", "--user-name", "alice")
+    _, out, _ = aws(cove, aws_env, "iam", "list-users")
+    assert out["Users"] == []
+
+
+def test_no_policy_is_denied_and_get_item_on_one_table_only(cove, aws_env):
+    make_table(cove, aws_env, "Allowed")
+    make_table(cove, aws_env, "Other")
+    for table in ("Allowed", "Other"):
+        aws(cove, aws_env, "dynamodb", "put-item", "--table-name", table, "--item", '{"pk": {"S": "k"}, "v": {"S": "x"}}')
+
+    nobody = new_user(cove, aws_env, "nobody")
+    ddb = client(cove, "dynamodb", nobody["AccessKeyId"], nobody["SecretAccessKey"])
+    with pytest.raises(ClientError) as e:
+        ddb.list_tables()
+    assert e.value.response["Error"]["Code"] == "AccessDeniedException"
+    assert e.value.response["Error"]["Message"] == (
+        f"User: arn:aws:iam::{ACCOUNT}:user/nobody is not authorized to perform: dynamodb:ListTables "
+        f"on resource: arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/* because no identity-based policy "
+        "allows the dynamodb:ListTables action"
+    )
+    assert e.value.response["ResponseMetadata"]["HTTPStatusCode"] == 400
+
+    reader = new_user(
+        cove, aws_env, "reader",
+        {
+            "Version": "2012-10-17",
+            "Statement": [{
+                "Effect": "Allow", "Action": "dynamodb:GetItem",
+                "Resource": f"arn:aws:dynamodb:*:{ACCOUNT}:table/Allowed",
+            }],
+        },
+    )
+    ddb = client(cove, "dynamodb", reader["AccessKeyId"], reader["SecretAccessKey"])
+    item = ddb.get_item(TableName="Allowed", Key={"pk": {"S": "k"}})["Item"]
+    assert item == {"pk": {"S": "k"}, "v": {"S": "x"}}
+    with pytest.raises(ClientError) as e:
+        ddb.get_item(TableName="Other", Key={"pk": {"S": "k"}})
+    assert e.value.response["Error"]["Message"].endswith(
+        f"dynamodb:GetItem on resource: arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/Other "
+        "because no identity-based policy allows the dynamodb:GetItem action"
+    )
+    with pytest.raises(ClientError) as e:
+        ddb.put_item(TableName="Allowed", Item={"pk": {"S": "new"}})
+    assert "dynamodb:PutItem" in e.value.response["Error"]["Message"]
+    # Nothing was written by the denied call.
+    _, out, _ = aws(cove, aws_env, "dynamodb", "get-item", "--table-name", "Allowed", "--key", '{"pk": {"S": "new"}}')
+    assert out is None or "Item" not in out
+
+
+def test_group_policies_apply_to_members(cove, aws_env):
+    make_table(cove, aws_env, "Shelf")
+    key = new_user(cove, aws_env, "member")
+    aws(cove, aws_env, "iam", "create-group", "--group-name", "readers")
+    aws(
+        cove, aws_env, "iam", "attach-group-policy", "--group-name", "readers",
+        "--policy-arn", "arn:aws:iam::aws:policy/AmazonDynamoDBReadOnlyAccess",
+    )
+    ddb = client(cove, "dynamodb", key["AccessKeyId"], key["SecretAccessKey"])
+    with pytest.raises(ClientError):
+        ddb.describe_table(TableName="Shelf")
+    aws(cove, aws_env, "iam", "add-user-to-group", "--group-name", "readers", "--user-name", "member")
+    assert ddb.describe_table(TableName="Shelf")["Table"]["TableName"] == "Shelf"
+    with pytest.raises(ClientError) as e:
+        ddb.delete_table(TableName="Shelf")
+    assert e.value.response["Error"]["Code"] == "AccessDeniedException"
+    _, out, _ = aws(cove, aws_env, "iam", "get-group", "--group-name", "readers")
+    assert [u["UserName"] for u in out["Users"]] == ["member"]
+    aws(cove, aws_env, "iam", "remove-user-from-group", "--group-name", "readers", "--user-name", "member")
+    with pytest.raises(ClientError):
+        ddb.describe_table(TableName="Shelf")
+
+
+def test_roles_keep_their_trust_policy(cove, aws_env):
+    trust = {
+        "Version": "2012-10-17",
+        "Statement": [{"Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{ACCOUNT}:root"}, "Action": "sts:AssumeRole"}],
+    }
+    _, out, _ = aws(
+        cove, aws_env, "iam", "create-role", "--role-name", "Reader",
+        "--assume-role-policy-document", json.dumps(trust),
+    )
+    assert out["Role"]["Arn"] == f"arn:aws:iam::{ACCOUNT}:role/Reader"
+    assert out["Role"]["RoleId"].startswith("AROA")
+    _, out, _ = aws(cove, aws_env, "iam", "get-role", "--role-name", "Reader")
+    assert out["Role"]["AssumeRolePolicyDocument"] == trust
+    assert out["Role"]["MaxSessionDuration"] == 3600
+    code, _, err = aws(
+        cove, aws_env, "iam", "create-role", "--role-name", "Bad",
+        "--assume-role-policy-document",
+        json.dumps({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole"}]}),
+        check=False,
+    )
+    assert code != 0 and "(MalformedPolicyDocument)" in err
+
+
+def test_leading_keys_limit_a_user_to_their_own_items(cove, aws_env):
+    make_table(cove, aws_env, "Notes", sort_key="sk")
+    actions = [
+        "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Query", "dynamodb:BatchGetItem",
+        "dynamodb:UpdateItem", "dynamodb:DeleteItem", "dynamodb:ConditionCheckItem",
+    ]
+    key = new_user(
+        cove, aws_env, "tenant",
+        {
+            "Version": "2012-10-17",
+            "Statement": [{
+                "Effect": "Allow", "Action": actions,
+                "Resource": "arn:aws:dynamodb:*:*:table/Notes",
+                "Condition": {"ForAllValues:StringEquals": {"dynamodb:LeadingKeys": ["${aws:userid}"]}},
+            }],
+        },
+    )
+    sts = client(cove, "sts", key["AccessKeyId"], key["SecretAccessKey"])
+    me = sts.get_caller_identity()["UserId"]
+    assert me.startswith("AIDA")
+    root = client(cove, "dynamodb", ACCESS_KEY_ID, SECRET_ACCESS_KEY)
+    root.put_item(TableName="Notes", Item={"pk": {"S": "someone-else"}, "sk": {"S": "1"}})
+
+    ddb = client(cove, "dynamodb", key["AccessKeyId"], key["SecretAccessKey"])
+
+    def denied(call, **kwargs):
+        with pytest.raises(ClientError) as e:
+            call(**kwargs)
+        assert e.value.response["Error"]["Code"] == "AccessDeniedException"
+        return e.value.response["Error"]["Message"]
+
+    ddb.put_item(TableName="Notes", Item={"pk": {"S": me}, "sk": {"S": "1"}, "text": {"S": "mine"}})
+    message = denied(ddb.put_item, TableName="Notes", Item={"pk": {"S": "someone-else"}, "sk": {"S": "2"}})
+    assert message.endswith("because no identity-based policy allows the dynamodb:PutItem action")
+
+    assert ddb.get_item(TableName="Notes", Key={"pk": {"S": me}, "sk": {"S": "1"}})["Item"]["text"] == {"S": "mine"}
+    denied(ddb.get_item, TableName="Notes", Key={"pk": {"S": "someone-else"}, "sk": {"S": "1"}})
+
+    mine = ddb.query(
+        TableName="Notes", KeyConditionExpression="pk = :p", ExpressionAttributeValues={":p": {"S": me}}
+    )
+    assert mine["Count"] == 1
+    denied(
+        ddb.query, TableName="Notes", KeyConditionExpression="pk = :p",
+        ExpressionAttributeValues={":p": {"S": "someone-else"}},
+    )
+
+    got = ddb.batch_get_item(RequestItems={"Notes": {"Keys": [{"pk": {"S": me}, "sk": {"S": "1"}}]}})
+    assert len(got["Responses"]["Notes"]) == 1
+    denied(
+        ddb.batch_get_item,
+        RequestItems={"Notes": {"Keys": [{"pk": {"S": me}, "sk": {"S": "1"}}, {"pk": {"S": "someone-else"}, "sk": {"S": "1"}}]}},
+    )
+
+    ddb.transact_write_items(TransactItems=[
+        {"Put": {"TableName": "Notes", "Item": {"pk": {"S": me}, "sk": {"S": "2"}}}},
+        {"Update": {"TableName": "Notes", "Key": {"pk": {"S": me}, "sk": {"S": "1"}},
+                    "UpdateExpression": "SET n = :one", "ExpressionAttributeValues": {":one": {"N": "1"}}}},
+    ])
+    denied(ddb.transact_write_items, TransactItems=[
+        {"Put": {"TableName": "Notes", "Item": {"pk": {"S": me}, "sk": {"S": "3"}}}},
+        {"Delete": {"TableName": "Notes", "Key": {"pk": {"S": "someone-else"}, "sk": {"S": "1"}}}},
+    ])
+    # The denied transaction wrote nothing: neither its own Put nor the Delete.
+    assert "Item" not in root.get_item(TableName="Notes", Key={"pk": {"S": me}, "sk": {"S": "3"}})
+    assert "Item" in root.get_item(TableName="Notes", Key={"pk": {"S": "someone-else"}, "sk": {"S": "1"}})
+    assert root.get_item(TableName="Notes", Key={"pk": {"S": me}, "sk": {"S": "1"}})["Item"]["n"] == {"N": "1"}
+    # Scan carries no LeadingKeys, and Scan is not among the allowed actions.
+    denied(ddb.scan, TableName="Notes")
+
+
+def test_account_create_while_the_server_runs(cove, aws_env, tmp_path):
+    binary = os.environ.get("COVE_BIN", str(ROOT / "target" / "debug" / "cove"))
+    data_dir = cove.proc.args[cove.proc.args.index("--data-dir") + 1]
+    created = subprocess.run(
+        [binary, "account", "create", "--account-id", "111122223333", "--data-dir", data_dir],
+        capture_output=True, text=True, timeout=60, check=True,
+    )
+    account = json.loads(created.stdout)
+    assert account["AccountId"] == "111122223333"
+    assert account["Arn"] == "arn:aws:iam::111122223333:root"
+    again = subprocess.run(
+        [binary, "account", "create", "--account-id", "111122223333", "--data-dir", data_dir],
+        capture_output=True, text=True, timeout=60,
+    )
+    assert again.returncode != 0 and "already exists" in again.stderr
+
+    make_table(cove, aws_env, "DefaultAccountTable")
+    other_env = as_user(aws_env, account)
+    _, out, _ = aws(cove, other_env, "sts", "get-caller-identity")
+    assert out["Account"] == "111122223333" and out["Arn"] == "arn:aws:iam::111122223333:root"
+    make_table(cove, other_env, "OtherAccountTable")
+    _, out, _ = aws(cove, other_env, "dynamodb", "list-tables")
+    assert out["TableNames"] == ["OtherAccountTable"]
+    _, out, _ = aws(cove, aws_env, "dynamodb", "list-tables")
+    assert out["TableNames"] == ["DefaultAccountTable"]
+    # Each account has its own IAM namespace.
+    aws(cove, other_env, "iam", "create-user", "--user-name", "dynauser")
+    _, out, _ = aws(cove, other_env, "iam", "get-user", "--user-name", "dynauser")
+    assert out["User"]["Arn"] == "arn:aws:iam::111122223333:user/dynauser"
+    code, _, _ = aws(cove, aws_env, "iam", "get-user", "--user-name", "dynauser", check=False)
+    assert code != 0
