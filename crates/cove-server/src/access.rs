@@ -87,9 +87,19 @@ impl Access<'_> {
         self.guard.check(action, &arn, &account, keys())
     }
 
-    /// Authorizes an action on a resource given by ARN (tags, backups).
+    /// Authorizes an action on a resource given by ARN (tags, backups). An ARN that is not
+    /// a DynamoDB one is left to the engine, which refuses it with DynamoDB's validation text.
     pub fn arn(&self, action: &str, arn: &str) -> Result<(), Failure> {
-        let account = arn.split(':').nth(4).unwrap_or_default();
+        let parts: Vec<&str> = arn.splitn(6, ':').collect();
+        let [_, _, "dynamodb", _, account, _] = parts.as_slice() else {
+            return Ok(());
+        };
+        if !cove_policy::is_account_id(account) {
+            return Ok(());
+        }
+        if !self.needed() && *account == self.scope.account_id {
+            return Ok(());
+        }
         self.guard.check(action, arn, account, Keys::new())
     }
 
