@@ -386,3 +386,95 @@ def test_account_create_while_the_server_runs(cove, aws_env, tmp_path):
     assert out["User"]["Arn"] == "arn:aws:iam::111122223333:user/dynauser"
     code, _, _ = aws(cove, aws_env, "iam", "get-user", "--user-name", "dynauser", check=False)
     assert code != 0
+
+
+def test_table_resource_policies_grant_deny_and_reach_across_accounts(cove, aws_env):
+    """Scenario A9 and the cross-account rule: a table's resource-based policy naming a user
+    grants by itself within the account; an explicit Deny there binds even the root user;
+    another account needs both the table's policy and its own identity policy."""
+    make_table(cove, aws_env, "Shared")
+    root = client(cove, "dynamodb", ACCESS_KEY_ID, SECRET_ACCESS_KEY)
+    root.put_item(TableName="Shared", Item={"pk": {"S": "k"}, "v": {"S": "x"}})
+    arn = root.describe_table(TableName="Shared")["Table"]["TableArn"]
+    u2 = new_user(cove, aws_env, "u2")
+    ddb_u2 = client(cove, "dynamodb", u2["AccessKeyId"], u2["SecretAccessKey"])
+    with pytest.raises(ClientError):
+        ddb_u2.get_item(TableName="Shared", Key={"pk": {"S": "k"}})
+
+    with pytest.raises(ClientError) as e:
+        root.get_resource_policy(ResourceArn=arn)
+    assert e.value.response["Error"]["Code"] == "PolicyNotFoundException"
+    grant = {
+        "Version": "2012-10-17",
+        "Statement": [{
+            "Sid": "u2-reads", "Effect": "Allow",
+            "Principal": {"AWS": f"arn:aws:iam::{ACCOUNT}:user/u2"},
+            "Action": "dynamodb:GetItem", "Resource": arn,
+        }],
+    }
+    revision = root.put_resource_policy(ResourceArn=arn, Policy=json.dumps(grant))["RevisionId"]
+    # The same document again keeps its revision; a stale expected revision is refused.
+    assert root.put_resource_policy(ResourceArn=arn, Policy=json.dumps(grant))["RevisionId"] == revision
+    with pytest.raises(ClientError) as e:
+        root.put_resource_policy(ResourceArn=arn, Policy=json.dumps(grant), ExpectedRevisionId="1")
+    assert e.value.response["Error"]["Code"] == "PolicyNotFoundException"
+    got = root.get_resource_policy(ResourceArn=arn)
+    assert json.loads(got["Policy"]) == grant and got["RevisionId"] == revision
+
+    assert ddb_u2.get_item(TableName="Shared", Key={"pk": {"S": "k"}})["Item"]["v"] == {"S": "x"}
+    with pytest.raises(ClientError) as e:
+        ddb_u2.put_item(TableName="Shared", Item={"pk": {"S": "k2"}})
+    assert e.value.response["Error"]["Message"].endswith(
+        "because no identity-based policy allows the dynamodb:PutItem action"
+    )
+
+    # An explicit deny in the table's policy binds the root user too.
+    deny = {
+        "Version": "2012-10-17",
+        "Statement": [{"Effect": "Deny", "Principal": "*", "Action": "dynamodb:DeleteItem", "Resource": arn}],
+    }
+    root.put_resource_policy(ResourceArn=arn, Policy=json.dumps(deny), ExpectedRevisionId=revision)
+    with pytest.raises(ClientError) as e:
+        root.delete_item(TableName="Shared", Key={"pk": {"S": "k"}})
+    assert e.value.response["Error"]["Message"] == (
+        f"User: arn:aws:iam::{ACCOUNT}:root is not authorized to perform: dynamodb:DeleteItem "
+        f"on resource: {arn} with an explicit deny in a resource-based policy"
+    )
+    # u2's grant went with the old document.
+    with pytest.raises(ClientError):
+        ddb_u2.get_item(TableName="Shared", Key={"pk": {"S": "k"}})
+
+    # Another account reaches the table by ARN only when the table's policy allows it.
+    binary = os.environ.get("COVE_BIN", str(ROOT / "target" / "debug" / "cove"))
+    data_dir = cove.proc.args[cove.proc.args.index("--data-dir") + 1]
+    other = json.loads(subprocess.run(
+        [binary, "account", "create", "--account-id", "444455556666", "--data-dir", data_dir],
+        capture_output=True, text=True, timeout=60, check=True,
+    ).stdout)
+    ddb_other = client(cove, "dynamodb", other["AccessKeyId"], other["SecretAccessKey"])
+    with pytest.raises(ClientError) as e:
+        ddb_other.get_item(TableName=arn, Key={"pk": {"S": "k"}})
+    assert e.value.response["Error"]["Message"] == (
+        f"User: arn:aws:iam::444455556666:root is not authorized to perform: dynamodb:GetItem "
+        f"on resource: {arn} because no resource-based policy allows the dynamodb:GetItem action"
+    )
+    cross = {
+        "Version": "2012-10-17",
+        "Statement": [{
+            "Effect": "Allow", "Principal": {"AWS": "444455556666"},
+            "Action": ["dynamodb:GetItem", "dynamodb:PutItem"], "Resource": arn,
+        }],
+    }
+    root.put_resource_policy(ResourceArn=arn, Policy=json.dumps(cross))
+    assert ddb_other.get_item(TableName=arn, Key={"pk": {"S": "k"}})["Item"]["v"] == {"S": "x"}
+    ddb_other.put_item(TableName=arn, Item={"pk": {"S": "from-other"}})
+    assert "Item" in root.get_item(TableName="Shared", Key={"pk": {"S": "from-other"}})
+    # The other account's own tables are untouched by this: it has none.
+    assert ddb_other.list_tables()["TableNames"] == []
+
+    root.delete_resource_policy(ResourceArn=arn)
+    with pytest.raises(ClientError) as e:
+        root.get_resource_policy(ResourceArn=arn)
+    assert e.value.response["Error"]["Code"] == "PolicyNotFoundException"
+    with pytest.raises(ClientError):
+        ddb_other.get_item(TableName=arn, Key={"pk": {"S": "k"}})

@@ -232,6 +232,7 @@ impl Engine {
             tags: Vec::new(),
             ttl_attribute: None,
             pitr_enabled_at: None,
+            resource_policy: None,
             decreases_today: 0,
             last_increase: None,
             last_decrease: None,

@@ -73,6 +73,9 @@ pub struct TableRecord {
     /// Point-in-time recovery: when it was enabled, if it is.
     #[serde(default)]
     pub pitr_enabled_at: Option<f64>,
+    /// The table's resource-based policy and its revision id, if it has one.
+    #[serde(default)]
+    pub resource_policy: Option<(String, String)>,
 }
 
 /// A live table: its record plus the key schemas derived from it.
@@ -82,6 +85,8 @@ pub struct Table {
     pub schema: KeySchema,
     /// The secondary indexes that have ids (all of them, once the engine is open).
     pub indexes: Vec<Index>,
+    /// The resource-based policy, compiled once per change for authorization.
+    pub policy: Option<Arc<cove_policy::Policy>>,
 }
 
 impl TableRecord {
@@ -177,10 +182,17 @@ impl Table {
                 },
             });
         }
+        // A stored policy was validated when put; one that no longer parses grants nothing.
+        let policy = record.resource_policy.as_ref().and_then(|(doc, _)| {
+            cove_policy::Policy::parse(doc, cove_policy::PolicyKind::Resource)
+                .ok()
+                .map(Arc::new)
+        });
         Ok(Table {
             schema: KeySchema { hash, range },
             record,
             indexes,
+            policy,
         })
     }
 

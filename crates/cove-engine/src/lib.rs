@@ -84,6 +84,9 @@ pub enum EngineError {
     /// TableAlreadyExistsException (restores), with AWS's message.
     #[error("{0}")]
     TableAlreadyExists(String),
+    /// PolicyNotFoundException (resource-based policies), with AWS's message.
+    #[error("{0}")]
+    PolicyNotFound(String),
     /// BackupNotFoundException, with AWS's message.
     #[error("{0}")]
     BackupNotFound(String),

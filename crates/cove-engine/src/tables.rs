@@ -259,6 +259,7 @@ impl Engine {
                 .collect(),
             ttl_attribute: None,
             pitr_enabled_at: None,
+            resource_policy: None,
         };
         // Index ids: local indexes first, then global ones, in request order.
         for (i, ix) in record

@@ -4,6 +4,8 @@
 //! Select, ReturnValues, ReturnConsumedCapacity). Keys are computed only when a policy will
 //! be evaluated, so the root user's requests cost nothing here.
 
+use std::borrow::Cow;
+
 use cove_engine::{Engine, Scope};
 use cove_types::Item;
 use cove_wire::input::{ReturnConsumedCapacity, ReturnValues};
@@ -61,10 +63,29 @@ impl Access<'_> {
         )
     }
 
-    /// Whether any policy needs evaluating: not for the root user in its own account.
+    /// Whether any policy needs evaluating: not for the root user in its own account (a
+    /// resource policy is checked separately).
     fn needed(&self) -> bool {
         let p = self.guard.principal();
         p.kind != cove_policy::CallerKind::Root
+    }
+
+    /// The account and region a table named by ARN lives in; the caller's own otherwise. A
+    /// table of another account is reachable when its resource-based policy allows.
+    pub fn scope_for(&self, table: &str) -> Cow<'_, Scope> {
+        if !table.starts_with("arn:") {
+            return Cow::Borrowed(self.scope);
+        }
+        let parts: Vec<&str> = table.splitn(6, ':').collect();
+        match parts.as_slice() {
+            ["arn", _, "dynamodb", region, account, _] if cove_policy::is_account_id(account) => {
+                Cow::Owned(Scope {
+                    account_id: account.to_string(),
+                    region: region.to_string(),
+                })
+            }
+            _ => Cow::Borrowed(self.scope),
+        }
     }
 
     /// Authorizes `action` on a table (or one of its indexes), with keys built only when
@@ -77,14 +98,20 @@ impl Access<'_> {
         keys: impl FnOnce() -> Keys,
     ) -> Result<(), Failure> {
         let (mut arn, account) = self.table_arn(table);
-        if !self.needed() && account == self.scope.account_id {
+        let policy = self.engine.table_policy(&self.scope_for(table), table);
+        if !self.needed() && account == self.scope.account_id && policy.is_none() {
             return Ok(());
         }
         if let Some(index) = index {
             arn.push_str("/index/");
             arn.push_str(index);
         }
-        self.guard.check(action, &arn, &account, keys())
+        let (table_arn, _) = self.table_arn(table);
+        let named = policy.as_deref().map(|policy| cove_policy::Named {
+            name: &table_arn,
+            policy,
+        });
+        self.guard.check_with(action, &arn, &account, named, keys())
     }
 
     /// Authorizes an action on a resource given by ARN (tags, backups). An ARN that is not
@@ -97,10 +124,22 @@ impl Access<'_> {
         if !cove_policy::is_account_id(account) {
             return Ok(());
         }
-        if !self.needed() && *account == self.scope.account_id {
+        // Table ARNs (tags, resource policies) carry the table's policy; backup ARNs do not.
+        let table = arn.split("/backup/").next().unwrap_or(arn);
+        let policy = if table.len() == arn.len() {
+            self.engine.table_policy(&self.scope_for(arn), arn)
+        } else {
+            None
+        };
+        if !self.needed() && *account == self.scope.account_id && policy.is_none() {
             return Ok(());
         }
-        self.guard.check(action, arn, account, Keys::new())
+        let named = policy.as_deref().map(|policy| cove_policy::Named {
+            name: table,
+            policy,
+        });
+        self.guard
+            .check_with(action, arn, account, named, Keys::new())
     }
 
     /// Authorizes an action that has no resource of its own (ListTables, ListBackups): AWS
@@ -120,7 +159,10 @@ impl Access<'_> {
         table: &str,
         items: impl IntoIterator<Item = &'i Item>,
     ) -> Vec<String> {
-        let Some(name) = self.engine.partition_key_name(self.scope, table) else {
+        let Some(name) = self
+            .engine
+            .partition_key_name(&self.scope_for(table), table)
+        else {
             return Vec::new();
         };
         let mut out: Vec<String> = items

@@ -141,10 +141,23 @@ impl<'a> Guard<'a> {
         resource_account: &str,
         keys: Keys,
     ) -> Result<(), Failure> {
+        self.check_with(action, resource, resource_account, None, keys)
+    }
+
+    /// [`Guard::check`] with the resource's own policy (a table's resource-based policy).
+    pub fn check_with(
+        &self,
+        action: &str,
+        resource: &str,
+        resource_account: &str,
+        resource_policy: Option<Named<'_>>,
+        keys: Keys,
+    ) -> Result<(), Failure> {
         let p = self.principal;
-        // No resource or endpoint policies apply yet, so the root user acting in its own
-        // account is allowed without evaluating anything.
-        if p.kind == CallerKind::Root && resource_account == p.account {
+        // The root user acting in its own account is allowed unless a policy denies it
+        // explicitly; without such a policy there is nothing to evaluate.
+        if p.kind == CallerKind::Root && resource_account == p.account && resource_policy.is_none()
+        {
             return Ok(());
         }
         let mut slot = self.context.borrow_mut();
@@ -185,6 +198,7 @@ impl<'a> Guard<'a> {
             },
             &Policies {
                 identity: &identity,
+                resource: resource_policy,
                 boundary,
                 ..Policies::default()
             },

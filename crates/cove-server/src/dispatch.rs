@@ -8,9 +8,9 @@ use cove_engine::{Backup, ContinuousBackups, Engine, ReadPage, Scope, TableConsu
 use cove_types::Item;
 use cove_wire::Operation;
 use cove_wire::admin::{
-    CreateBackupInput, ListBackupsInput, RestoreTableFromBackupInput, TagResourceInput,
-    UntagResourceInput, UpdateContinuousBackupsInput, UpdateTimeToLiveInput, decode_backup_arn,
-    decode_resource_arn,
+    CreateBackupInput, ListBackupsInput, PutResourcePolicyInput, RestoreTableFromBackupInput,
+    TagResourceInput, UntagResourceInput, UpdateContinuousBackupsInput, UpdateTimeToLiveInput,
+    decode_backup_arn, decode_policy_target, decode_resource_arn,
 };
 use cove_wire::attr::encode_item;
 use cove_wire::batch::{
@@ -82,7 +82,7 @@ pub fn dispatch(
         Operation::DescribeTable => {
             let name = decode_table_name(body)?;
             on_table(&name)?;
-            Ok(json!({"Table": engine.describe_table(&scope, &name)?.to_json()}))
+            Ok(json!({"Table": engine.describe_table(&access.scope_for(&name), &name)?.to_json()}))
         }
         Operation::ListTables => {
             let input = ListTablesInput::decode(body)?;
@@ -121,7 +121,10 @@ pub fn dispatch(
                     )
                     .one("dynamodb:ReturnConsumedCapacity", rcc_text(rcc))
             })?;
-            let out = engine.put_item(&scope, input)?;
+            let out = {
+                let target = access.scope_for(&input.table_name);
+                engine.put_item(&target, input)
+            }?;
             let consumed = consumed_capacity_json(&out.table_name, rcc, out.consumed);
             Ok(with_collection_metrics(
                 item_response("Attributes", out.old_item.as_ref(), consumed),
@@ -143,7 +146,10 @@ pub fn dispatch(
                     None => keys,
                 }
             })?;
-            let out = engine.get_item(&scope, input)?;
+            let out = {
+                let target = access.scope_for(&input.table_name);
+                engine.get_item(&target, input)
+            }?;
             let consumed = consumed_capacity_json(&out.table_name, rcc, out.consumed);
             Ok(item_response("Item", out.item.as_ref(), consumed))
         }
@@ -174,7 +180,10 @@ pub fn dispatch(
                     None => keys,
                 }
             })?;
-            let out = engine.update_item(&scope, input)?;
+            let out = {
+                let target = access.scope_for(&input.table_name);
+                engine.update_item(&target, input)
+            }?;
             let consumed = consumed_capacity_json(&out.table_name, rcc, out.consumed);
             Ok(with_collection_metrics(
                 item_response("Attributes", out.attributes.as_ref(), consumed),
@@ -196,7 +205,10 @@ pub fn dispatch(
                     )
                     .one("dynamodb:ReturnConsumedCapacity", rcc_text(rcc))
             })?;
-            let out = engine.delete_item(&scope, input)?;
+            let out = {
+                let target = access.scope_for(&input.table_name);
+                engine.delete_item(&target, input)
+            }?;
             let consumed = consumed_capacity_json(&out.table_name, rcc, out.consumed);
             Ok(with_collection_metrics(
                 item_response("Attributes", out.old_item.as_ref(), consumed),
@@ -209,12 +221,18 @@ pub fn dispatch(
             let c = &input.common;
             access.table(&action, &c.table_name, c.index_name.as_deref(), || {
                 let leading = engine
-                    .query_partition_value(&scope, &input)
+                    .query_partition_value(&access.scope_for(&c.table_name), &input)
                     .and_then(|v| crate::authz::key_text(&v));
                 read_keys(c.select, rcc, c.attributes_to_get.as_ref())
                     .many("dynamodb:LeadingKeys", leading.into_iter().collect())
             })?;
-            Ok(page_response(engine.query(&scope, input)?, rcc))
+            Ok(page_response(
+                {
+                    let target = access.scope_for(&input.common.table_name);
+                    engine.query(&target, input)
+                }?,
+                rcc,
+            ))
         }
         Operation::Scan => {
             let input = ScanInput::decode(body)?;
@@ -223,7 +241,13 @@ pub fn dispatch(
             access.table(&action, &c.table_name, c.index_name.as_deref(), || {
                 read_keys(c.select, rcc, c.attributes_to_get.as_ref())
             })?;
-            Ok(page_response(engine.scan(&scope, input)?, rcc))
+            Ok(page_response(
+                {
+                    let target = access.scope_for(&input.common.table_name);
+                    engine.scan(&target, input)
+                }?,
+                rcc,
+            ))
         }
         Operation::BatchWriteItem => {
             let input = BatchWriteItemInput::decode(body)?;
@@ -493,6 +517,33 @@ pub fn dispatch(
             }
             Ok(json!({"TableDescription": description}))
         }
+        Operation::PutResourcePolicy => {
+            let input = PutResourcePolicyInput::decode(body)?;
+            access.arn(&action, &input.resource_arn)?;
+            let revision = engine.put_resource_policy(
+                &access.scope_for(&input.resource_arn),
+                &input.resource_arn,
+                &input.policy,
+                input.expected_revision_id.as_deref(),
+            )?;
+            Ok(json!({"RevisionId": revision}))
+        }
+        Operation::GetResourcePolicy => {
+            let (arn, _) = decode_policy_target(body)?;
+            access.arn(&action, &arn)?;
+            let (policy, revision) = engine.get_resource_policy(&access.scope_for(&arn), &arn)?;
+            Ok(json!({"Policy": policy, "RevisionId": revision}))
+        }
+        Operation::DeleteResourcePolicy => {
+            let (arn, expected) = decode_policy_target(body)?;
+            access.arn(&action, &arn)?;
+            let revision = engine.delete_resource_policy(
+                &access.scope_for(&arn),
+                &arn,
+                expected.as_deref(),
+            )?;
+            Ok(json!({"RevisionId": revision}))
+        }
         Operation::ExecuteStatement => {
             let input = ExecuteStatementInput::decode(body)?;
             partiql_access(&access, &input.statement, None)?;
@@ -569,7 +620,6 @@ pub fn dispatch(
             Ok(Value::Object(o))
         }
         Operation::CreateGlobalTable
-        | Operation::DeleteResourcePolicy
         | Operation::DescribeContributorInsights
         | Operation::DescribeExport
         | Operation::DescribeGlobalTable
@@ -580,13 +630,11 @@ pub fn dispatch(
         | Operation::DisableKinesisStreamingDestination
         | Operation::EnableKinesisStreamingDestination
         | Operation::ExportTableToPointInTime
-        | Operation::GetResourcePolicy
         | Operation::ImportTable
         | Operation::ListContributorInsights
         | Operation::ListExports
         | Operation::ListGlobalTables
         | Operation::ListImports
-        | Operation::PutResourcePolicy
         | Operation::RestoreTableToPointInTime
         | Operation::UpdateContributorInsights
         | Operation::UpdateGlobalTable

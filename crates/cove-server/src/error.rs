@@ -121,6 +121,7 @@ impl Failure {
                     (ErrorCode::TableAlreadyExists, msg.clone())
                 }
                 EngineError::BackupNotFound(msg) => (ErrorCode::BackupNotFound, msg.clone()),
+                EngineError::PolicyNotFound(msg) => (ErrorCode::PolicyNotFound, msg.clone()),
                 EngineError::IdempotentParameterMismatch(msg) => {
                     (ErrorCode::IdempotentParameterMismatch, msg.clone())
                 }
@@ -215,6 +216,7 @@ impl Failure {
                 | EngineError::TableNotFound(_)
                 | EngineError::TableAlreadyExists(_)
                 | EngineError::BackupNotFound(_)
+                | EngineError::PolicyNotFound(_)
                 | EngineError::DuplicateItem(_)
                 | EngineError::TransactionCanceled(_)
                 | EngineError::IdempotentParameterMismatch(_)

@@ -184,6 +184,44 @@ impl UntagResourceInput {
     }
 }
 
+/// PutResourcePolicy's input.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PutResourcePolicyInput {
+    pub resource_arn: String,
+    pub policy: String,
+    pub expected_revision_id: Option<String>,
+}
+
+impl PutResourcePolicyInput {
+    pub fn decode(body: &Map<String, Value>) -> Result<PutResourcePolicyInput, WireError> {
+        let obj = Obj(body);
+        let mut v = Violations::new();
+        let resource_arn = resource_arn(obj, &mut v)?;
+        let policy = obj.string("Policy")?;
+        v.not_null(policy.is_some(), "policy");
+        let expected = obj.string("ExpectedRevisionId")?;
+        obj.boolean("ConfirmRemoveSelfResourceAccess")?;
+        v.finish()?;
+        Ok(PutResourcePolicyInput {
+            resource_arn,
+            policy: policy.unwrap_or_default().to_string(),
+            expected_revision_id: expected.map(str::to_string),
+        })
+    }
+}
+
+/// Get/DeleteResourcePolicy's `ResourceArn` and (Delete only) `ExpectedRevisionId`.
+pub fn decode_policy_target(
+    body: &Map<String, Value>,
+) -> Result<(String, Option<String>), WireError> {
+    let obj = Obj(body);
+    let mut v = Violations::new();
+    let arn = resource_arn(obj, &mut v)?;
+    let expected = obj.string("ExpectedRevisionId")?;
+    v.finish()?;
+    Ok((arn, expected.map(str::to_string)))
+}
+
 /// ListTagsOfResource's `ResourceArn`.
 pub fn decode_resource_arn(body: &Map<String, Value>) -> Result<String, WireError> {
     let obj = Obj(body);

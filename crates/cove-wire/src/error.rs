@@ -24,6 +24,7 @@ pub enum ErrorCode {
     InternalServerError,
     ItemCollectionSizeLimitExceeded,
     LimitExceeded,
+    PolicyNotFound,
     ResourceInUse,
     ResourceNotFound,
     TableAlreadyExists,
@@ -53,6 +54,7 @@ impl ErrorCode {
                 "ItemCollectionSizeLimitExceededException"
             }
             ErrorCode::LimitExceeded => "LimitExceededException",
+            ErrorCode::PolicyNotFound => "PolicyNotFoundException",
             ErrorCode::ResourceInUse => "ResourceInUseException",
             ErrorCode::ResourceNotFound => "ResourceNotFoundException",
             ErrorCode::TableAlreadyExists => "TableAlreadyExistsException",
@@ -81,6 +83,7 @@ impl ErrorCode {
             | ErrorCode::InternalServerError
             | ErrorCode::ItemCollectionSizeLimitExceeded
             | ErrorCode::LimitExceeded
+            | ErrorCode::PolicyNotFound
             | ErrorCode::ResourceInUse
             | ErrorCode::ResourceNotFound
             | ErrorCode::TableAlreadyExists
@@ -113,6 +116,7 @@ impl ErrorCode {
             | ErrorCode::IdempotentParameterMismatch
             | ErrorCode::ItemCollectionSizeLimitExceeded
             | ErrorCode::LimitExceeded
+            | ErrorCode::PolicyNotFound
             | ErrorCode::ResourceInUse
             | ErrorCode::ResourceNotFound
             | ErrorCode::TableAlreadyExists
