@@ -478,3 +478,98 @@ def test_table_resource_policies_grant_deny_and_reach_across_accounts(cove, aws_
     assert e.value.response["Error"]["Code"] == "PolicyNotFoundException"
     with pytest.raises(ClientError):
         ddb_other.get_item(TableName=arn, Key={"pk": {"S": "k"}})
+
+
+def test_assume_role_gives_session_credentials_bounded_by_session_policies(cove, aws_env):
+    make_table(cove, aws_env, "Library")
+    root = client(cove, "dynamodb", ACCESS_KEY_ID, SECRET_ACCESS_KEY)
+    root.put_item(TableName="Library", Item={"pk": {"S": "book"}})
+    trust = {
+        "Version": "2012-10-17",
+        "Statement": [{"Effect": "Allow", "Principal": {"AWS": ACCOUNT}, "Action": "sts:AssumeRole"}],
+    }
+    _, out, _ = aws(
+        cove, aws_env, "iam", "create-role", "--role-name", "Reader",
+        "--assume-role-policy-document", json.dumps(trust),
+    )
+    role = out["Role"]
+    aws(
+        cove, aws_env, "iam", "attach-role-policy", "--role-name", "Reader",
+        "--policy-arn", "arn:aws:iam::aws:policy/AmazonDynamoDBReadOnlyAccess",
+    )
+    # The trust policy names the account, so the user's own policy must allow AssumeRole.
+    outsider = new_user(cove, aws_env, "outsider")
+    code, _, err = aws(
+        cove, as_user(aws_env, outsider), "sts", "assume-role", "--role-arn", role["Arn"],
+        "--role-session-name", "s0", check=False,
+    )
+    assert code != 0 and "(AccessDenied) when calling the AssumeRole operation" in err
+    assumer = new_user(
+        cove, aws_env, "assumer",
+        {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole", "Resource": role["Arn"]}]},
+    )
+    _, out, _ = aws(
+        cove, as_user(aws_env, assumer), "sts", "assume-role", "--role-arn", role["Arn"],
+        "--role-session-name", "s1",
+    )
+    creds = out["Credentials"]
+    assert creds["AccessKeyId"].startswith("ASIA") and len(creds["AccessKeyId"]) == 20
+    assert out["AssumedRoleUser"] == {
+        "AssumedRoleId": f"{role['RoleId']}:s1",
+        "Arn": f"arn:aws:sts::{ACCOUNT}:assumed-role/Reader/s1",
+    }
+    session = boto3.Session(
+        aws_access_key_id=creds["AccessKeyId"], aws_secret_access_key=creds["SecretAccessKey"],
+        aws_session_token=creds["SessionToken"], region_name=REGION,
+    )
+    ident = session.client("sts", endpoint_url=cove.endpoint).get_caller_identity()
+    assert ident["Arn"] == f"arn:aws:sts::{ACCOUNT}:assumed-role/Reader/s1"
+    assert ident["UserId"] == f"{role['RoleId']}:s1"
+    ddb = session.client("dynamodb", endpoint_url=cove.endpoint, config=Config(retries={"max_attempts": 1}))
+    assert "Item" in ddb.get_item(TableName="Library", Key={"pk": {"S": "book"}})
+    with pytest.raises(ClientError) as e:
+        ddb.put_item(TableName="Library", Item={"pk": {"S": "x"}})
+    assert e.value.response["Error"]["Message"] == (
+        f"User: arn:aws:sts::{ACCOUNT}:assumed-role/Reader/s1 is not authorized to perform: dynamodb:PutItem "
+        f"on resource: arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/Library because no identity-based policy "
+        "allows the dynamodb:PutItem action"
+    )
+    # The same key with a wrong token, or without one, is not accepted.
+    forged = boto3.client(
+        "dynamodb", endpoint_url=cove.endpoint, region_name=REGION,
+        aws_access_key_id=creds["AccessKeyId"], aws_secret_access_key=creds["SecretAccessKey"],
+        aws_session_token="forged", config=Config(retries={"max_attempts": 1}),
+    )
+    with pytest.raises(ClientError) as e:
+        forged.get_item(TableName="Library", Key={"pk": {"S": "book"}})
+    assert e.value.response["Error"]["Code"] == "UnrecognizedClientException"
+
+    # A session policy narrows the session to GetItem.
+    only_get = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "dynamodb:GetItem", "Resource": "*"}]}
+    _, out, _ = aws(
+        cove, as_user(aws_env, assumer), "sts", "assume-role", "--role-arn", role["Arn"],
+        "--role-session-name", "narrow", "--policy", json.dumps(only_get), "--duration-seconds", "900",
+    )
+    assert 0 <= out["PackedPolicySize"] <= 100
+    narrow = boto3.client(
+        "dynamodb", endpoint_url=cove.endpoint, region_name=REGION,
+        aws_access_key_id=out["Credentials"]["AccessKeyId"],
+        aws_secret_access_key=out["Credentials"]["SecretAccessKey"],
+        aws_session_token=out["Credentials"]["SessionToken"], config=Config(retries={"max_attempts": 1}),
+    )
+    assert "Item" in narrow.get_item(TableName="Library", Key={"pk": {"S": "book"}})
+    with pytest.raises(ClientError) as e:
+        narrow.describe_table(TableName="Library")
+    assert e.value.response["Error"]["Message"].endswith(
+        "because no session policy allows the dynamodb:DescribeTable action"
+    )
+    # Root cannot assume roles, and durations past the role's maximum are refused.
+    code, _, err = aws(
+        cove, aws_env, "sts", "assume-role", "--role-arn", role["Arn"], "--role-session-name", "rootsession", check=False,
+    )
+    assert code != 0 and "Roles may not be assumed by root accounts." in err
+    code, _, err = aws(
+        cove, as_user(aws_env, assumer), "sts", "assume-role", "--role-arn", role["Arn"],
+        "--role-session-name", "long", "--duration-seconds", "7200", check=False,
+    )
+    assert code != 0 and "exceeds the MaxSessionDuration set for this role" in err

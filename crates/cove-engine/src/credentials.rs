@@ -33,6 +33,24 @@ pub struct Credential {
     /// IAM's Active/Inactive status; an inactive key authenticates nothing.
     #[serde(default = "active")]
     pub active: bool,
+    /// For temporary credentials from STS AssumeRole: the session they belong to.
+    #[serde(default)]
+    pub session: Option<Session>,
+}
+
+/// A role session made by AssumeRole. `Credential::principal` holds the role's name.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Session {
+    pub token: String,
+    /// Unix seconds after which the credentials are expired.
+    pub expires: i64,
+    pub session_name: String,
+    /// The inline session policy, if the caller passed one.
+    #[serde(default)]
+    pub policy: Option<String>,
+    /// Managed policies passed as session policies.
+    #[serde(default)]
+    pub policy_arns: Vec<String>,
 }
 
 fn active() -> bool {
@@ -124,6 +142,7 @@ impl Engine {
                 principal: ROOT_PRINCIPAL.to_string(),
                 created: 0,
                 active: true,
+                session: None,
             },
             None => {
                 if let Some(current) = existing.first() {
@@ -144,6 +163,7 @@ impl Engine {
                     principal: ROOT_PRINCIPAL.to_string(),
                     created: 0,
                     active: true,
+                    session: None,
                 }
             }
         };

@@ -863,6 +863,8 @@ pub struct CompiledAccount {
     pub roles: HashMap<String, Arc<PrincipalPolicies>>,
     /// Role trust policies by lower-cased role name.
     pub trust: HashMap<String, Arc<Policy>>,
+    /// Every managed policy this account can attach (its own and AWS's), by ARN.
+    pub managed: HashMap<String, Arc<Policy>>,
 }
 
 fn compile(iam: &AccountIam) -> CompiledAccount {
@@ -940,6 +942,10 @@ fn compile(iam: &AccountIam) -> CompiledAccount {
             out.trust.insert(key.clone(), Arc::new(p));
         }
     }
+    out.managed = managed
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v))
+        .collect();
     out
 }
 
@@ -1044,6 +1050,7 @@ impl Engine {
                 principal: name,
                 created: now(),
                 active: true,
+                session: None,
             };
             let bytes = serde_json::to_vec(&credential)
                 .map_err(|e| EngineError::Internal(e.to_string()))?;
@@ -1121,6 +1128,86 @@ impl Engine {
             let has_keys = !self.access_keys(account, &name).is_empty();
             iam.delete_user(&name, has_keys)
         })
+    }
+
+    /// AssumeRole, once authorized: temporary credentials (`ASIA…`, a secret and a session
+    /// token) for a session of `role` in `account`, valid for `duration` seconds.
+    pub fn create_session(
+        &self,
+        account: &str,
+        role: &str,
+        session_name: &str,
+        duration: i64,
+        policy: Option<&str>,
+        policy_arns: Vec<String>,
+    ) -> Result<Credential> {
+        let role_name = self.iam_read(account, |iam| iam.role(role).map(|r| r.name.clone()))?;
+        if let Some(doc) = policy {
+            check_identity_document(doc)?;
+        }
+        let at = now();
+        let credential = Credential {
+            version: CREDENTIAL_RECORD_VERSION,
+            access_key_id: format!(
+                "ASIA{}",
+                random_string(b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567", 16)
+            ),
+            secret_access_key: random_string(
+                b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/",
+                40,
+            ),
+            account_id: account.to_string(),
+            principal: role_name,
+            created: at,
+            active: true,
+            session: Some(crate::Session {
+                token: random_string(
+                    b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/",
+                    356,
+                ),
+                expires: at + duration,
+                session_name: session_name.to_string(),
+                policy: policy.map(str::to_string),
+                policy_arns,
+            }),
+        };
+        let bytes =
+            serde_json::to_vec(&credential).map_err(|e| EngineError::Internal(e.to_string()))?;
+        let mut batch = WriteBatch::new();
+        batch.put(keys::credential_key(&credential.access_key_id), bytes);
+        // Expired sessions are dropped as new ones are made, so they do not pile up.
+        let expired: Vec<String> = self
+            .credentials
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .values()
+            .filter(|c| c.session.as_ref().is_some_and(|s| s.expires < at))
+            .map(|c| c.access_key_id.clone())
+            .collect();
+        for id in &expired {
+            batch.delete(keys::credential_key(id));
+        }
+        self.storage.write(batch)?;
+        let mut map = self.credentials.write().unwrap_or_else(|e| e.into_inner());
+        for id in &expired {
+            map.remove(id);
+        }
+        map.insert(credential.access_key_id.clone(), credential.clone());
+        Ok(credential)
+    }
+
+    /// Compiles the managed policies named by ARN (session policies); unknown ARNs are
+    /// skipped, as they were checked when the session was made.
+    pub fn managed_policies(&self, account: &str, arns: &[String]) -> Vec<(String, Arc<Policy>)> {
+        let compiled = self.iam_compiled(account);
+        arns.iter()
+            .filter_map(|arn| {
+                compiled
+                    .managed
+                    .get(arn)
+                    .map(|p| (arn.clone(), Arc::clone(p)))
+            })
+            .collect()
     }
 
     /// A new 12-digit account with a root access key (`cove account create`).

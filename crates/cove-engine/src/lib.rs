@@ -33,7 +33,7 @@ pub use batch::{
     TransactGetItemsOutput, TransactWriteItemsOutput,
 };
 pub use catalog::{IndexRecord, Table, TableRecord};
-pub use credentials::{Credential, ROOT_PRINCIPAL};
+pub use credentials::{Credential, ROOT_PRINCIPAL, Session};
 pub use items::{DeleteItemOutput, GetItemOutput, PutItemOutput, UpdateItemOutput};
 pub use partiql::{BatchStatementResponse, ExecuteTransactionOutput, StatementOutput};
 pub use query::ReadPage;

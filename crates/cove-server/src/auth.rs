@@ -32,10 +32,6 @@ pub fn authenticate(shared: &Shared, parts: &Parts, body: &[u8]) -> Result<Calle
     };
     let header = String::from_utf8_lossy(header.as_bytes());
     let auth = cove_sigv4::parse_authorization(&header).map_err(Failure::Signature)?;
-    if parts.headers.contains_key("x-amz-security-token") {
-        // No STS yet, so no session token can be valid.
-        return Err(Failure::UnrecognizedClient);
-    }
     let credential = match shared.config.auth {
         AuthMode::Dev => Credential {
             version: 1,
@@ -45,6 +41,7 @@ pub fn authenticate(shared: &Shared, parts: &Parts, body: &[u8]) -> Result<Calle
             principal: ROOT_PRINCIPAL.to_string(),
             created: 0,
             active: true,
+            session: None,
         },
         AuthMode::Verify => {
             let credential = match shared.engine.credential(&auth.access_key_id) {
@@ -69,10 +66,8 @@ pub fn authenticate(shared: &Shared, parts: &Parts, body: &[u8]) -> Result<Calle
                 headers: &headers,
                 payload: body,
             };
-            let now = SystemTime::now()
-                .duration_since(UNIX_EPOCH)
-                .map(|d| d.as_secs() as i64)
-                .unwrap_or(0);
+            let now = unix_now();
+            check_session_token(&credential, parts.headers.get("x-amz-security-token"))?;
             let key = signing_key(shared, &auth, &credential.secret_access_key);
             let service = SERVICES
                 .iter()
@@ -106,10 +101,71 @@ fn reload_if_due(shared: &Shared) {
     }
 }
 
+/// Temporary credentials need their session token, unexpired; long-term keys take none.
+fn check_session_token(
+    credential: &Credential,
+    token: Option<&http::HeaderValue>,
+) -> Result<(), Failure> {
+    match (&credential.session, token) {
+        (None, None) => Ok(()),
+        (Some(session), Some(token)) => {
+            let same: bool =
+                subtle::ConstantTimeEq::ct_eq(session.token.as_bytes(), token.as_bytes()).into();
+            if !same {
+                return Err(Failure::UnrecognizedClient);
+            }
+            if session.expires < unix_now() {
+                return Err(Failure::ExpiredToken);
+            }
+            Ok(())
+        }
+        _ => Err(Failure::UnrecognizedClient),
+    }
+}
+
+fn unix_now() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}
+
 /// The IAM principal an access key belongs to.
 fn resolve(shared: &Shared, credential: &Credential) -> Result<Principal, Failure> {
     if credential.principal == ROOT_PRINCIPAL {
         return Ok(Principal::root(&credential.account_id));
+    }
+    if let Some(session) = &credential.session {
+        let account = &credential.account_id;
+        let compiled = shared.engine.iam_compiled(account);
+        // A session of a deleted role authenticates nothing.
+        let role = compiled
+            .roles
+            .get(&credential.principal.to_lowercase())
+            .cloned()
+            .ok_or(Failure::UnrecognizedClient)?;
+        let mut session_policies = shared
+            .engine
+            .managed_policies(account, &session.policy_arns);
+        if let Some(doc) = &session.policy
+            && let Ok(p) = cove_policy::Policy::parse(doc, cove_policy::PolicyKind::Identity)
+        {
+            session_policies.push(("session-policy".to_string(), std::sync::Arc::new(p)));
+        }
+        return Ok(Principal {
+            kind: CallerKind::AssumedRole,
+            account: account.clone(),
+            arn: format!(
+                "arn:aws:sts::{account}:assumed-role/{}/{}",
+                role.name, session.session_name
+            ),
+            role_arn: Some(role.arn.clone()),
+            userid: format!("{}:{}", role.id, session.session_name),
+            username: None,
+            policies: Some(role),
+            session_policies,
+            has_session_policy: session.policy.is_some() || !session.policy_arns.is_empty(),
+        });
     }
     let compiled = shared.engine.iam_compiled(&credential.account_id);
     // A key whose user is gone authenticates nothing (IAM refuses to delete a user with
@@ -127,6 +183,8 @@ fn resolve(shared: &Shared, credential: &Credential) -> Result<Principal, Failur
         userid: policies.id.clone(),
         username: Some(policies.name.clone()),
         policies: Some(policies),
+        session_policies: Vec::new(),
+        has_session_policy: false,
     })
 }
 
@@ -158,4 +216,60 @@ fn signing_key(shared: &Shared, auth: &cove_sigv4::Authorization, secret: &str) 
         cache.insert(id, (secret.to_string(), key));
     }
     key
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use cove_engine::Session;
+
+    fn credential(session: Option<Session>) -> Credential {
+        Credential {
+            version: 1,
+            access_key_id: "ASIAEXAMPLE000000000".into(),
+            secret_access_key: "secret".into(),
+            account_id: "000000000000".into(),
+            principal: "Reader".into(),
+            created: 0,
+            active: true,
+            session,
+        }
+    }
+
+    fn session(expires: i64) -> Session {
+        Session {
+            token: "token".into(),
+            expires,
+            session_name: "s".into(),
+            policy: None,
+            policy_arns: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn session_tokens_must_match_and_be_current() {
+        let token = http::HeaderValue::from_static("token");
+        let wrong = http::HeaderValue::from_static("tokem");
+        let current = credential(Some(session(unix_now() + 60)));
+        assert!(check_session_token(&current, Some(&token)).is_ok());
+        assert!(matches!(
+            check_session_token(&current, Some(&wrong)),
+            Err(Failure::UnrecognizedClient)
+        ));
+        assert!(matches!(
+            check_session_token(&current, None),
+            Err(Failure::UnrecognizedClient)
+        ));
+        let expired = credential(Some(session(unix_now() - 1)));
+        assert!(matches!(
+            check_session_token(&expired, Some(&token)),
+            Err(Failure::ExpiredToken)
+        ));
+        let long_term = credential(None);
+        assert!(check_session_token(&long_term, None).is_ok());
+        assert!(matches!(
+            check_session_token(&long_term, Some(&token)),
+            Err(Failure::UnrecognizedClient)
+        ));
+    }
 }

@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use cove_engine::iam::PrincipalPolicies;
 use cove_policy::{
-    Caller as PolicyCaller, CallerKind, Context, Decision, Named, Policies, Request,
+    Caller as PolicyCaller, CallerKind, Context, Decision, Named, Policies, Policy, Request,
 };
 use cove_types::AttributeValue;
 
@@ -30,6 +30,10 @@ pub struct Principal {
     pub username: Option<String>,
     /// The principal's compiled identity-based policies; `None` for root.
     pub policies: Option<Arc<PrincipalPolicies>>,
+    /// A role session's session policies (inline and managed), a ceiling on the role's.
+    pub session_policies: Vec<(String, Arc<Policy>)>,
+    /// Whether the session was given session policies (even ones that no longer parse).
+    pub has_session_policy: bool,
 }
 
 impl Principal {
@@ -42,6 +46,8 @@ impl Principal {
             userid: account.to_string(),
             username: None,
             policies: None,
+            session_policies: Vec::new(),
+            has_session_policy: false,
         }
     }
 
@@ -153,6 +159,42 @@ impl<'a> Guard<'a> {
         resource_policy: Option<Named<'_>>,
         keys: Keys,
     ) -> Result<(), Failure> {
+        self.decide(
+            action,
+            resource,
+            resource_account,
+            resource_policy,
+            false,
+            keys,
+        )
+    }
+
+    /// `sts:AssumeRole` on a role: its trust policy must allow the caller.
+    pub fn check_trust(
+        &self,
+        role_arn: &str,
+        role_account: &str,
+        trust: Named<'_>,
+    ) -> Result<(), Failure> {
+        self.decide(
+            "sts:AssumeRole",
+            role_arn,
+            role_account,
+            Some(trust),
+            true,
+            Keys::new(),
+        )
+    }
+
+    fn decide(
+        &self,
+        action: &str,
+        resource: &str,
+        resource_account: &str,
+        resource_policy: Option<Named<'_>>,
+        resource_is_trust: bool,
+        keys: Keys,
+    ) -> Result<(), Failure> {
         let p = self.principal;
         // The root user acting in its own account is allowed unless a policy denies it
         // explicitly; without such a policy there is nothing to evaluate.
@@ -178,6 +220,31 @@ impl<'a> Guard<'a> {
                     .collect()
             })
             .unwrap_or_default();
+        let session: Vec<Named<'_>> = p
+            .session_policies
+            .iter()
+            .map(|(name, policy)| Named { name, policy })
+            .collect();
+        // A session given policies that no longer compile is allowed nothing.
+        let deny_all;
+        let session = if p.has_session_policy && session.is_empty() {
+            deny_all = Policy::parse(
+                r#"{"Version":"2012-10-17","Statement":{"Effect":"Allow","NotAction":"*","Resource":"*"}}"#,
+                cove_policy::PolicyKind::Identity,
+            )
+            .ok();
+            deny_all
+                .as_ref()
+                .map(|policy| {
+                    vec![Named {
+                        name: "session-policy",
+                        policy,
+                    }]
+                })
+                .unwrap_or_default()
+        } else {
+            session
+        };
         let boundary = p.policies.as_ref().and_then(|pp| {
             pp.boundary
                 .as_ref()
@@ -199,8 +266,10 @@ impl<'a> Guard<'a> {
             &Policies {
                 identity: &identity,
                 resource: resource_policy,
+                resource_is_trust,
                 boundary,
-                ..Policies::default()
+                session: &session,
+                endpoint: None,
             },
         );
         let outcome = match decision {

@@ -18,6 +18,8 @@ pub enum Failure {
     Signature(SigV4Error),
     #[error("unknown access key or security token")]
     UnrecognizedClient,
+    #[error("expired session token")]
+    ExpiredToken,
     #[error("unknown operation")]
     UnknownOperation,
     #[error("operation {} is not built yet", .0.name())]
@@ -79,6 +81,10 @@ impl Failure {
             Failure::UnrecognizedClient => (
                 ErrorCode::UnrecognizedClient,
                 "The security token included in the request is invalid.".into(),
+            ),
+            Failure::ExpiredToken => (
+                ErrorCode::ExpiredToken,
+                "The security token included in the request is expired".into(),
             ),
             Failure::UnknownOperation => (ErrorCode::UnknownOperation, String::new()),
             Failure::NotBuilt(_) => (ErrorCode::UnknownOperation, String::new()),
@@ -169,6 +175,12 @@ impl Failure {
                 true,
                 "InvalidClientTokenId",
                 "The security token included in the request is invalid.".into(),
+            ),
+            Failure::ExpiredToken => (
+                400,
+                true,
+                "ExpiredToken",
+                "The security token included in the request is expired".into(),
             ),
             Failure::UnknownOperation | Failure::NotBuilt(_) => (
                 400,

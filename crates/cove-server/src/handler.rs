@@ -276,7 +276,7 @@ async fn serve_query(
         tokio::task::spawn_blocking(move || {
             let guard = Guard::new(&caller.principal, &caller.region, conn);
             if service == "sts" {
-                iam::sts(&guard, &action)
+                iam::sts(&engine, &guard, &action, &params)
             } else {
                 iam::iam(&engine, &guard, &action, &params)
             }

@@ -633,10 +633,16 @@ fn holder_name(holder: Holder) -> &'static str {
 }
 
 /// Runs one STS action.
-pub fn sts(guard: &Guard<'_>, action: &str) -> Result<Option<String>, Failure> {
+pub fn sts(
+    engine: &Engine,
+    guard: &Guard<'_>,
+    action: &str,
+    params: &Params,
+) -> Result<Option<String>, Failure> {
     let principal = guard.principal();
     let mut x = Xml::new();
     match action {
+        "AssumeRole" => assume_role(engine, guard, params, &mut x)?,
         // Always allowed, even under an explicit deny, as in AWS.
         "GetCallerIdentity" => {
             let userid = match principal.kind {
@@ -650,4 +656,141 @@ pub fn sts(guard: &Guard<'_>, action: &str) -> Result<Option<String>, Failure> {
         _ => return Err(Failure::InvalidAction(action.to_string())),
     }
     Ok(Some(x.finish()))
+}
+
+/// STS AssumeRole: the role's trust policy must allow the caller (and, unless it names the
+/// caller directly, the caller's identity policy must allow `sts:AssumeRole`); the answer is
+/// temporary credentials for a session of the role.
+fn assume_role(
+    engine: &Engine,
+    guard: &Guard<'_>,
+    params: &Params,
+    x: &mut Xml,
+) -> Result<(), Failure> {
+    let principal = guard.principal();
+    let role_arn = required(params, "RoleArn")?;
+    let session_name = required(params, "RoleSessionName")?;
+    let valid_name = (2..=64).contains(&session_name.len())
+        && session_name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "_+=,.@-".contains(c));
+    if !valid_name {
+        return Err(Failure::QueryValidation(format!(
+            "1 validation error detected: Value '{session_name}' at 'roleSessionName' failed to satisfy constraint: Member must satisfy regular expression pattern: [\\w+=,.@-]*"
+        )));
+    }
+    let duration: i64 = match params.get("DurationSeconds") {
+        Some(v) => v.parse().map_err(|_| {
+            Failure::QueryValidation(format!(
+                "1 validation error detected: Value '{v}' at 'durationSeconds' failed to satisfy constraint: Member must be a number"
+            ))
+        })?,
+        None => 3600,
+    };
+    if duration < 900 {
+        return Err(Failure::QueryValidation(format!(
+            "1 validation error detected: Value '{duration}' at 'durationSeconds' failed to satisfy constraint: Member must have value greater than or equal to 900"
+        )));
+    }
+    if principal.kind == CallerKind::Root {
+        return Err(Failure::AccessDenied(
+            "Roles may not be assumed by root accounts.".into(),
+        ));
+    }
+    let denied = || {
+        Failure::AccessDenied(format!(
+            "User: {} is not authorized to perform: sts:AssumeRole on resource: {role_arn}",
+            principal.arn
+        ))
+    };
+    // arn:aws:iam::ACCOUNT:role/PATH/NAME
+    let parts: Vec<&str> = role_arn.splitn(6, ':').collect();
+    let (role_account, role_name) = match parts.as_slice() {
+        ["arn", _, "iam", "", account, resource] if resource.starts_with("role/") => {
+            (*account, resource.rsplit('/').next().unwrap_or_default())
+        }
+        _ => {
+            return Err(Failure::QueryValidation(format!("{role_arn} is invalid")));
+        }
+    };
+    let compiled = engine.iam_compiled(role_account);
+    let role = compiled
+        .roles
+        .get(&role_name.to_lowercase())
+        .ok_or_else(denied)?;
+    if role.arn != role_arn {
+        return Err(denied());
+    }
+    let trust = compiled
+        .trust
+        .get(&role_name.to_lowercase())
+        .ok_or_else(denied)?;
+    guard.check_trust(
+        role_arn,
+        role_account,
+        cove_policy::Named {
+            name: role_arn,
+            policy: trust,
+        },
+    )?;
+    let max = engine.iam_read(role_account, |iam| {
+        iam.role(role_name)
+            .map(|r| i64::from(r.max_session_duration))
+    })?;
+    if duration > max {
+        return Err(Failure::QueryValidation(
+            "The requested DurationSeconds exceeds the MaxSessionDuration set for this role."
+                .into(),
+        ));
+    }
+    let policy_arns: Vec<String> = params
+        .structs("PolicyArns")
+        .into_iter()
+        .filter_map(|m| m.get("arn").map(|a| a.to_string()))
+        .collect();
+    for arn in &policy_arns {
+        if !compiled.managed.contains_key(arn) {
+            return Err(Failure::QueryValidation(format!(
+                "The policy {arn} does not exist or is not attachable."
+            )));
+        }
+    }
+    let inline = params.get("Policy");
+    let credential = engine.create_session(
+        role_account,
+        role_name,
+        session_name,
+        duration,
+        inline,
+        policy_arns.clone(),
+    )?;
+    let session = credential
+        .session
+        .as_ref()
+        .expect("create_session makes a session");
+    x.open("Credentials")
+        .leaf("AccessKeyId", &credential.access_key_id)
+        .leaf("SecretAccessKey", &credential.secret_access_key)
+        .leaf("SessionToken", &session.token)
+        .leaf("Expiration", &iso8601(session.expires))
+        .close("Credentials");
+    x.open("AssumedRoleUser")
+        .leaf("AssumedRoleId", &format!("{}:{session_name}", role.id))
+        .leaf(
+            "Arn",
+            &format!(
+                "arn:aws:sts::{role_account}:assumed-role/{}/{session_name}",
+                role.name
+            ),
+        )
+        .close("AssumedRoleUser");
+    if inline.is_some() || !policy_arns.is_empty() {
+        // The share of STS's packed-policy allowance the session policies take, in percent.
+        let size = inline.map_or(0, str::len) + policy_arns.iter().map(String::len).sum::<usize>();
+        x.leaf(
+            "PackedPolicySize",
+            &(size * 100 / 2048).min(100).to_string(),
+        );
+    }
+    Ok(())
 }

@@ -12,6 +12,7 @@ pub enum ErrorCode {
     InvalidSignature,
     MissingAuthenticationToken,
     UnrecognizedClient,
+    ExpiredToken,
     Serialization,
     UnknownOperation,
     Validation,
@@ -41,6 +42,7 @@ impl ErrorCode {
             ErrorCode::InvalidSignature => "InvalidSignatureException",
             ErrorCode::MissingAuthenticationToken => "MissingAuthenticationTokenException",
             ErrorCode::UnrecognizedClient => "UnrecognizedClientException",
+            ErrorCode::ExpiredToken => "ExpiredTokenException",
             ErrorCode::Serialization => "SerializationException",
             ErrorCode::UnknownOperation => "UnknownOperationException",
             ErrorCode::Validation => "ValidationException",
@@ -73,6 +75,7 @@ impl ErrorCode {
             | ErrorCode::InvalidSignature
             | ErrorCode::MissingAuthenticationToken
             | ErrorCode::UnrecognizedClient
+            | ErrorCode::ExpiredToken
             | ErrorCode::Serialization
             | ErrorCode::UnknownOperation
             | ErrorCode::RequestEntityTooLarge => "com.amazon.coral.service",
@@ -107,6 +110,7 @@ impl ErrorCode {
             | ErrorCode::InvalidSignature
             | ErrorCode::MissingAuthenticationToken
             | ErrorCode::UnrecognizedClient
+            | ErrorCode::ExpiredToken
             | ErrorCode::Serialization
             | ErrorCode::UnknownOperation
             | ErrorCode::Validation
