@@ -18,7 +18,7 @@ REGION = "us-east-2"
 
 
 class Cove:
-    def __init__(self, data_dir):
+    def __init__(self, data_dir, extra_args=()):
         binary = os.environ.get("COVE_BIN", str(ROOT / "target" / "debug" / "cove"))
         env = dict(os.environ)
         env.update(
@@ -28,7 +28,7 @@ class Cove:
             NO_COLOR="1",
         )
         self.proc = subprocess.Popen(
-            [binary, "serve", "--listen", "127.0.0.1:0", "--data-dir", str(data_dir)],
+            [binary, "serve", "--listen", "127.0.0.1:0", "--data-dir", str(data_dir), *extra_args],
             env=env,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,

@@ -573,3 +573,46 @@ def test_assume_role_gives_session_credentials_bounded_by_session_policies(cove,
         "--role-session-name", "long", "--duration-seconds", "7200", check=False,
     )
     assert code != 0 and "exceeds the MaxSessionDuration set for this role" in err
+
+
+def test_audit_log_records_every_decision_without_secrets(tmp_path, aws_env):
+    from conftest import Cove
+
+    log_path = tmp_path / "audit.jsonl"
+    server = Cove(tmp_path / "audit-data", extra_args=["--audit-log", str(log_path)])
+    try:
+        make_table(server, aws_env, "Audited")
+        key = new_user(
+            server, aws_env, "auditee",
+            {"Version": "2012-10-17", "Statement": [
+                {"Sid": "ReadAudited", "Effect": "Allow", "Action": "dynamodb:GetItem", "Resource": "*"},
+                {"Sid": "NoDeletes", "Effect": "Deny", "Action": "dynamodb:DeleteItem", "Resource": "*"},
+            ]},
+        )
+        ddb = client(server, "dynamodb", key["AccessKeyId"], key["SecretAccessKey"])
+        ddb.get_item(TableName="Audited", Key={"pk": {"S": "a"}})
+        with pytest.raises(ClientError):
+            ddb.delete_item(TableName="Audited", Key={"pk": {"S": "a"}})
+        with pytest.raises(ClientError):
+            ddb.put_item(TableName="Audited", Item={"pk": {"S": "a"}})
+    finally:
+        server.stop()
+    lines = [json.loads(line) for line in log_path.read_text().splitlines()]
+    table_arn = f"arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/Audited"
+    user_arn = f"arn:aws:iam::{ACCOUNT}:user/auditee"
+    by_action = {(l["principal"], l["action"]): l for l in lines}
+    created = by_action[(f"arn:aws:iam::{ACCOUNT}:root", "dynamodb:CreateTable")]
+    assert created["decision"] == "RootAllow" and created["allowed"] is True
+    assert created["resource"] == table_arn and created["sourceIp"] == "127.0.0.1"
+    assert len(created["requestId"]) == 52
+    get = by_action[(user_arn, "dynamodb:GetItem")]
+    assert get["decision"] == "Allow" and get["policyType"] == "identity"
+    assert get["policy"] == "user/auditee/inline" and get["statement"] == 0 and get["sid"] == "ReadAudited"
+    delete = by_action[(user_arn, "dynamodb:DeleteItem")]
+    assert delete["decision"] == "ExplicitDeny" and delete["allowed"] is False and delete["sid"] == "NoDeletes"
+    put = by_action[(user_arn, "dynamodb:PutItem")]
+    assert put["decision"] == "ImplicitDeny" and put["policyType"] == "identity"
+    # IAM calls are decisions too.
+    assert by_action[(f"arn:aws:iam::{ACCOUNT}:root", "iam:CreateUser")]["allowed"] is True
+    text = log_path.read_text()
+    assert key["SecretAccessKey"] not in text and SECRET_ACCESS_KEY not in text

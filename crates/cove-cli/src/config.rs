@@ -24,7 +24,7 @@ pub struct ServeArgs {
     #[arg(long, env = "COVE_DATA_DIR")]
     pub data_dir: Option<PathBuf>,
     /// A TOML file with any of: listen, data_dir, tls_cert, tls_key, account_id, region, dev,
-    /// item_collection_limit_bytes, read_timeout_secs.
+    /// item_collection_limit_bytes, read_timeout_secs, audit_log.
     #[arg(long, env = "COVE_CONFIG")]
     pub config: Option<PathBuf>,
     /// PEM certificate chain; serves HTTPS together with --tls-key.
@@ -51,6 +51,9 @@ pub struct ServeArgs {
     /// on an open connection [default: 60].
     #[arg(long, env = "COVE_READ_TIMEOUT_SECS")]
     pub read_timeout_secs: Option<u64>,
+    /// Append one JSON line per authorization decision to this file [default: no audit log].
+    #[arg(long, env = "COVE_AUDIT_LOG")]
+    pub audit_log: Option<PathBuf>,
 }
 
 #[derive(Deserialize, Default, Debug)]
@@ -65,6 +68,7 @@ struct FileSettings {
     dev: Option<bool>,
     item_collection_limit_bytes: Option<u64>,
     read_timeout_secs: Option<u64>,
+    audit_log: Option<PathBuf>,
 }
 
 /// Resolved settings.
@@ -79,6 +83,7 @@ pub struct Settings {
     pub root_credentials: Option<(String, String)>,
     pub item_collection_limit_bytes: u64,
     pub read_timeout_secs: u64,
+    pub audit_log: Option<PathBuf>,
 }
 
 impl Settings {
@@ -144,6 +149,7 @@ impl Settings {
                 .or(file.read_timeout_secs)
                 .unwrap_or(60)
                 .max(1),
+            audit_log: args.audit_log.or(file.audit_log),
         })
     }
 

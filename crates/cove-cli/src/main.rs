@@ -202,6 +202,7 @@ fn serve(settings: Settings) -> Result<()> {
                 default_account: settings.account_id.clone(),
                 shutdown_grace: Duration::from_secs(10),
                 read_timeout: Duration::from_secs(settings.read_timeout_secs),
+                audit_log: settings.audit_log.clone(),
             },
             Arc::clone(&engine),
         )

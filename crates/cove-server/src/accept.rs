@@ -63,12 +63,23 @@ impl Server {
             Some((cert, key)) => Some(load_tls(cert, key)?),
             None => None,
         };
+        let audit =
+            match &config.audit_log {
+                Some(path) => Some(crate::audit::AuditLog::open(path).map_err(|source| {
+                    ServerError::Audit {
+                        path: path.clone(),
+                        source,
+                    }
+                })?),
+                None => None,
+            };
         Ok(Server {
             listener,
             tls,
             shared: Arc::new(Shared {
                 engine,
                 config,
+                audit,
                 signing_keys: std::sync::Mutex::new(std::collections::HashMap::new()),
                 last_reload: std::sync::Mutex::new(None),
             }),

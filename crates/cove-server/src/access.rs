@@ -99,12 +99,12 @@ impl Access<'_> {
     ) -> Result<(), Failure> {
         let (mut arn, account) = self.table_arn(table);
         let policy = self.engine.table_policy(&self.scope_for(table), table);
-        if !self.needed() && account == self.scope.account_id && policy.is_none() {
-            return Ok(());
-        }
         if let Some(index) = index {
             arn.push_str("/index/");
             arn.push_str(index);
+        }
+        if !self.needed() && account == self.scope.account_id && policy.is_none() {
+            return self.guard.root_allowed(action, &arn);
         }
         let (table_arn, _) = self.table_arn(table);
         let named = policy.as_deref().map(|policy| cove_policy::Named {
@@ -132,7 +132,7 @@ impl Access<'_> {
             None
         };
         if !self.needed() && *account == self.scope.account_id && policy.is_none() {
-            return Ok(());
+            return self.guard.root_allowed(action, arn);
         }
         let named = policy.as_deref().map(|policy| cove_policy::Named {
             name: table,

@@ -12,6 +12,7 @@ use cove_policy::{
 };
 use cove_types::AttributeValue;
 
+use crate::audit::{AuditLog, Entry};
 use crate::error::Failure;
 use crate::handler::ConnInfo;
 
@@ -96,15 +97,59 @@ pub struct Guard<'a> {
     region: &'a str,
     conn: ConnInfo,
     context: RefCell<Option<Context>>,
+    audit: Option<&'a AuditLog>,
+    request_id: &'a str,
 }
 
 impl<'a> Guard<'a> {
-    pub fn new(principal: &'a Principal, region: &'a str, conn: ConnInfo) -> Guard<'a> {
+    pub fn new(
+        principal: &'a Principal,
+        region: &'a str,
+        conn: ConnInfo,
+        audit: Option<&'a AuditLog>,
+        request_id: &'a str,
+    ) -> Guard<'a> {
         Guard {
             principal,
             region,
             conn,
             context: RefCell::new(None),
+            audit,
+            request_id,
+        }
+    }
+
+    /// Records that the root user was allowed `action` in its own account without any
+    /// policy to evaluate (the fast path), when an audit log is kept.
+    pub fn root_allowed(&self, action: &str, resource: &str) -> Result<(), Failure> {
+        if let Some(audit) = self.audit {
+            audit.record(&self.entry(action, resource, true, "RootAllow", None));
+        }
+        Ok(())
+    }
+
+    fn entry<'e>(
+        &'e self,
+        action: &'e str,
+        resource: &'e str,
+        allowed: bool,
+        decision: &'e str,
+        by: Option<cove_policy::Deciding<'e>>,
+    ) -> Entry<'e> {
+        Entry {
+            request_id: self.request_id,
+            principal: &self.principal.arn,
+            account: &self.principal.account,
+            action,
+            resource,
+            source: self.conn.peer,
+            endpoint: None,
+            allowed,
+            decision,
+            policy_type: by.map(|d| d.policy_type.as_str()),
+            policy: by.map(|d| d.policy),
+            statement: by.map(|d| d.statement),
+            sid: by.and_then(|d| d.sid),
         }
     }
 
@@ -200,7 +245,7 @@ impl<'a> Guard<'a> {
         // explicitly; without such a policy there is nothing to evaluate.
         if p.kind == CallerKind::Root && resource_account == p.account && resource_policy.is_none()
         {
-            return Ok(());
+            return self.root_allowed(action, resource);
         }
         let mut slot = self.context.borrow_mut();
         let context = slot.get_or_insert_with(|| self.base_context());
@@ -280,6 +325,19 @@ impl<'a> Guard<'a> {
                 decision.reason(action).unwrap_or_default()
             ))),
         };
+        if let Some(audit) = self.audit {
+            let (label, by) = match decision {
+                Decision::Allow { by: None } => ("RootAllow", None),
+                Decision::Allow { by } => ("Allow", by),
+                Decision::ExplicitDeny { by } => ("ExplicitDeny", Some(by)),
+                Decision::ImplicitDeny { .. } => ("ImplicitDeny", None),
+            };
+            let mut entry = self.entry(action, resource, outcome.is_ok(), label, by);
+            if let Decision::ImplicitDeny { policy_type } = decision {
+                entry.policy_type = Some(policy_type.as_str());
+            }
+            audit.record(&entry);
+        }
         tracing::debug!(
             principal = %p.arn,
             action,

@@ -29,6 +29,7 @@ use cove_wire::partiql::{
 use cove_wire::read::{QueryInput, ScanInput};
 
 use crate::access::{Access, rcc_text, return_values_text, select_text};
+use crate::audit::AuditLog;
 use crate::auth::Caller;
 use crate::authz::{Guard, Keys};
 use crate::error::Failure;
@@ -54,6 +55,8 @@ pub fn dispatch(
     engine: &Engine,
     caller: &Caller,
     conn: ConnInfo,
+    audit: Option<&AuditLog>,
+    request_id: &str,
     op: Operation,
     body: &Map<String, Value>,
 ) -> Result<Value, Failure> {
@@ -61,7 +64,7 @@ pub fn dispatch(
         account_id: caller.credential.account_id.clone(),
         region: caller.region.clone(),
     };
-    let guard = Guard::new(&caller.principal, &caller.region, conn);
+    let guard = Guard::new(&caller.principal, &caller.region, conn, audit, request_id);
     let access = Access {
         guard: &guard,
         engine,

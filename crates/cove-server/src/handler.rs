@@ -240,11 +240,31 @@ async fn serve(
     // handing them to another thread would cost more than they do. Everything else can wait
     // on storage (a durable commit, a 1 MB page), so it runs off the async workers.
     let output = if runs_inline(op) {
-        dispatch(&engine, &caller, conn, op, &request)?
+        dispatch(
+            &engine,
+            &caller,
+            conn,
+            shared.audit.as_ref(),
+            request_id,
+            op,
+            &request,
+        )?
     } else {
-        tokio::task::spawn_blocking(move || dispatch(&engine, &caller, conn, op, &request))
-            .await
-            .map_err(|e| Failure::Internal(format!("engine task failed: {e}")))??
+        let audit = shared.audit.clone();
+        let request_id = request_id.to_string();
+        tokio::task::spawn_blocking(move || {
+            dispatch(
+                &engine,
+                &caller,
+                conn,
+                audit.as_ref(),
+                &request_id,
+                op,
+                &request,
+            )
+        })
+        .await
+        .map_err(|e| Failure::Internal(format!("engine task failed: {e}")))??
     };
     Ok(Reply::Json(
         serde_json::to_vec(&output).map_err(|e| Failure::Internal(e.to_string()))?,
@@ -271,10 +291,18 @@ async fn serve_query(
         cove_query::Params::parse(body).map_err(|e| Failure::QueryValidation(e.to_string()))?;
     let action = params.get("Action").unwrap_or_default().to_string();
     let engine = Arc::clone(&shared.engine);
+    let audit = shared.audit.clone();
     let result = {
         let action = action.clone();
+        let request_id = request_id.to_string();
         tokio::task::spawn_blocking(move || {
-            let guard = Guard::new(&caller.principal, &caller.region, conn);
+            let guard = Guard::new(
+                &caller.principal,
+                &caller.region,
+                conn,
+                audit.as_ref(),
+                &request_id,
+            );
             if service == "sts" {
                 iam::sts(&engine, &guard, &action, &params)
             } else {

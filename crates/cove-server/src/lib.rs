@@ -9,6 +9,7 @@
 
 mod accept;
 mod access;
+mod audit;
 mod auth;
 mod authz;
 mod dispatch;
@@ -50,6 +51,8 @@ pub struct ServerConfig {
     /// connection that sends nothing for this long after connecting or between requests is
     /// closed too. Slow or silent clients cannot hold connections open forever.
     pub read_timeout: Duration,
+    /// Where to append one JSON line per authorization decision; no audit log when `None`.
+    pub audit_log: Option<PathBuf>,
 }
 
 /// State shared by every connection.
@@ -59,6 +62,8 @@ pub(crate) struct Shared {
     /// SigV4 signing keys by (access key id, date, region), with the secret they were derived
     /// from: a key depends only on those, so deriving it (four HMACs) once a day is enough.
     pub signing_keys: std::sync::Mutex<SigningKeys>,
+    /// The audit log's writer, when one is configured.
+    pub audit: Option<audit::AuditLog>,
     /// When access keys were last reloaded from storage for an unknown key.
     pub last_reload: std::sync::Mutex<Option<std::time::Instant>>,
 }
@@ -78,4 +83,9 @@ pub enum ServerError {
     },
     #[error("cannot load TLS material: {0}")]
     Tls(String),
+    #[error("cannot open the audit log {path}: {source}")]
+    Audit {
+        path: PathBuf,
+        source: std::io::Error,
+    },
 }
