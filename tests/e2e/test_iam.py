@@ -616,3 +616,57 @@ def test_audit_log_records_every_decision_without_secrets(tmp_path, aws_env):
     assert by_action[(f"arn:aws:iam::{ACCOUNT}:root", "iam:CreateUser")]["allowed"] is True
     text = log_path.read_text()
     assert key["SecretAccessKey"] not in text and SECRET_ACCESS_KEY not in text
+
+
+def test_policy_simulate_names_the_deciding_statement(cove, aws_env, tmp_path):
+    binary = os.environ.get("COVE_BIN", str(ROOT / "target" / "debug" / "cove"))
+    policy = tmp_path / "p.json"
+    policy.write_text(json.dumps({
+        "Version": "2012-10-17",
+        "Statement": [
+            {"Sid": "Own", "Effect": "Allow", "Action": "dynamodb:*", "Resource": "*",
+             "Condition": {"ForAllValues:StringEquals": {"dynamodb:LeadingKeys": ["${aws:username}"]}}},
+            {"Sid": "VpceOnly", "Effect": "Deny", "Action": "*", "Resource": "*",
+             "Condition": {"StringNotEqualsIfExists": {"aws:SourceVpce": "vpce-0a1b2c3d4e5f60718"}}},
+        ],
+    }))
+
+    def simulate(*args):
+        proc = subprocess.run(
+            [binary, "policy", "simulate", "--action", "dynamodb:GetItem",
+             "--resource", f"arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/T", *args],
+            capture_output=True, text=True, timeout=60,
+        )
+        assert proc.returncode in (0, 1), proc.stderr
+        out = json.loads(proc.stdout)
+        assert (proc.returncode == 0) == out["allowed"]
+        return out
+
+    who = ["--principal-arn", f"arn:aws:iam::{ACCOUNT}:user/ann", "--policy", str(policy)]
+    # IfExists: with the key absent the condition holds, so the Deny applies.
+    out = simulate(*who, "--context-list", "dynamodb:LeadingKeys=ann")
+    assert out["decision"] == "explicitDeny" and out["decidingStatement"]["sid"] == "VpceOnly"
+    base = [*who, "--context", "aws:SourceVpce=vpce-0a1b2c3d4e5f60718"]
+    out = simulate(*base, "--context-list", "dynamodb:LeadingKeys=ann")
+    assert out["decision"] == "allowed" and out["decidingStatement"]["sid"] == "Own"
+    out = simulate(*base, "--context-list", "dynamodb:LeadingKeys=bob")
+    assert out["decision"] == "implicitDeny"
+    assert out["message"].endswith("because no identity-based policy allows the dynamodb:GetItem action")
+    out = simulate(*who, "--context-list", "dynamodb:LeadingKeys=ann", "--context", "aws:SourceVpce=vpce-other")
+    assert out["decision"] == "explicitDeny" and out["decidingStatement"]["sid"] == "VpceOnly"
+    # An endpoint policy must allow too.
+    out = simulate(
+        *base, "--context-list", "dynamodb:LeadingKeys=ann",
+        "--endpoint-policy", '{"Statement":[{"Effect":"Allow","Principal":"*","Action":"dynamodb:PutItem","Resource":"*"}]}',
+    )
+    assert out["message"].endswith("because no VPC endpoint policy allows the dynamodb:GetItem action")
+
+    # A stored user's policies, read from the data directory the server uses.
+    new_user(cove, aws_env, "stored", {
+        "Version": "2012-10-17",
+        "Statement": [{"Sid": "Get", "Effect": "Allow", "Action": "dynamodb:GetItem", "Resource": "*"}],
+    })
+    data_dir = cove.proc.args[cove.proc.args.index("--data-dir") + 1]
+    out = simulate("--user", "stored", "--data-dir", data_dir)
+    assert out["principal"] == f"arn:aws:iam::{ACCOUNT}:user/stored"
+    assert out["decidingStatement"] == {"policyType": "identity", "policy": "user/stored/inline", "statement": 0, "sid": "Get"}

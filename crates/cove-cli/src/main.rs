@@ -4,6 +4,7 @@
 //! environment variables (`COVE_*`), then command-line flags, each overriding the one before.
 
 mod config;
+mod simulate;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -37,6 +38,16 @@ enum Command {
     /// Manage accounts.
     #[command(subcommand)]
     Account(AccountCommand),
+    /// Work with IAM policies offline.
+    #[command(subcommand)]
+    Policy(PolicyCommand),
+}
+
+#[derive(Subcommand)]
+enum PolicyCommand {
+    /// Decide whether a principal may perform an action on a resource, as Cove would, and
+    /// name the deciding statement. Exits 0 when allowed, 1 when denied.
+    Simulate(simulate::SimulateArgs),
 }
 
 #[derive(Subcommand)]
@@ -71,6 +82,13 @@ fn main() -> Result<()> {
     match cli.command {
         Command::Serve(args) => serve(Settings::resolve(args)?),
         Command::Account(AccountCommand::Create(args)) => create_account(args),
+        Command::Policy(PolicyCommand::Simulate(args)) => {
+            if simulate::simulate(args)? {
+                Ok(())
+            } else {
+                std::process::exit(1)
+            }
+        }
     }
 }
 
