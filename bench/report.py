@@ -43,12 +43,13 @@ print("# Cove benchmark report\n")
 print(f"Produced by `bench/compare {rounds} {seconds}` on {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC, "
       f"commit {commit}, {platform.system()} on {cores} cores ({cpu}). "
       f"Each figure is the median of {rounds} rounds of {seconds} s; the targets alternate within each round. "
-      "Cove runs its release build with default settings (durable commits, SigV4 verified, root principal); "
+      "Cove runs its release build with default settings (durable commits, SigV4 verified); `cove` signs as the "
+      "account's root user, `cove-iam` as an IAM user whose every request is decided by a 10-statement identity policy; "
       "dynalite runs on disk (`--path`). The floor is `cove-bench floor`: a fixed GetItem answer with no storage.\n")
 print("| target | workload | concurrency | ops/s | p50 ms | p99 ms | p99.9 ms | server CPU µs/op | client CPU µs/op | errors |")
 print("|---|---|---|---|---|---|---|---|---|---|")
 for workload, conc in [("C", 32), ("A", 32), ("C", 1)]:
-    for target in ["floor", "cove", "cove-dev", "dynalite"]:
+    for target in ["floor", "cove", "cove-iam", "cove-dev", "dynalite"]:
         if (target, workload, conc) not in groups:
             continue
         print(f"| {target} | {workload} | {conc} | {med(target, workload, conc, 'throughput'):.0f} | "
@@ -65,7 +66,9 @@ print("|---|---|---|")
 print(f"| HTTP/1.1 (hyper, sockets) | {floor_cpu:.1f} | the floor's server CPU |")
 print(f"| JSON, wire decoding, engine, storage | {dev_cpu - floor_cpu:.1f} | Cove with `--dev` minus the floor |")
 print(f"| SigV4 verification | {full_cpu - dev_cpu:.1f} | Cove minus Cove with `--dev` |")
-print("| policy evaluation | — | not built yet (issue 6): the root principal is allowed without evaluation |")
+iam_cpu = med("cove-iam", "C", 32, "server_cpu_us_per_op")
+print(f"| policy evaluation (IAM user, 10-statement identity policy) | {iam_cpu - full_cpu:.1f} | "
+      "Cove with the IAM user minus Cove with the root user (which needs no evaluation) |")
 
 loads = {r["label"]: r for r in runs if r["workload"] == "Load"}
 print("\n## Load\n")
@@ -88,6 +91,7 @@ rows = [
     ("A@32 throughput, Cove / dynalite", ratio(med("cove", "A", 32, "throughput"), med("dynalite", "A", 32, "throughput")), "≥ 2"),
     ("A@32 server CPU per op, Cove / dynalite", ratio(med("cove", "A", 32, "server_cpu_us_per_op"), med("dynalite", "A", 32, "server_cpu_us_per_op")), "≤ 0.33"),
     ("C@1 p99 latency (ms), Cove", med("cove", "C", 1, "latency_ms.p99"), "< 1"),
+    ("C@32 server CPU per op, IAM user with a 10-statement policy / root", ratio(med("cove-iam", "C", 32, "server_cpu_us_per_op"), med("cove", "C", 32, "server_cpu_us_per_op")), "≤ 1.10"),
 ]
 print("\n## Targets\n")
 print("| measure | value | target |")
