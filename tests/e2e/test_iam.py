@@ -670,3 +670,117 @@ def test_policy_simulate_names_the_deciding_statement(cove, aws_env, tmp_path):
     out = simulate("--user", "stored", "--data-dir", data_dir)
     assert out["principal"] == f"arn:aws:iam::{ACCOUNT}:user/stored"
     assert out["decidingStatement"] == {"policyType": "identity", "policy": "user/stored/inline", "statement": 0, "sid": "Get"}
+
+
+def test_boundaries_index_arns_transactions_and_partiql_actions(cove, aws_env):
+    root = client(cove, "dynamodb", ACCESS_KEY_ID, SECRET_ACCESS_KEY)
+    root.create_table(
+        TableName="Events",
+        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}, {"AttributeName": "kind", "AttributeType": "S"}],
+        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+        GlobalSecondaryIndexes=[{
+            "IndexName": "ByKind", "KeySchema": [{"AttributeName": "kind", "KeyType": "HASH"}],
+            "Projection": {"ProjectionType": "ALL"},
+        }],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    root.put_item(TableName="Events", Item={"pk": {"S": "e1"}, "kind": {"S": "click"}})
+    table = f"arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/Events"
+
+    # A permissions boundary caps what the identity policy grants.
+    key = new_user(cove, aws_env, "bounded")
+    aws(cove, aws_env, "iam", "attach-user-policy", "--user-name", "bounded",
+        "--policy-arn", "arn:aws:iam::aws:policy/AmazonDynamoDBFullAccess")
+    aws(cove, aws_env, "iam", "put-user-permissions-boundary", "--user-name", "bounded",
+        "--permissions-boundary", "arn:aws:iam::aws:policy/AmazonDynamoDBReadOnlyAccess")
+    _, out, _ = aws(cove, aws_env, "iam", "get-user", "--user-name", "bounded")
+    assert out["User"]["PermissionsBoundary"]["PermissionsBoundaryArn"].endswith("AmazonDynamoDBReadOnlyAccess")
+    ddb = client(cove, "dynamodb", key["AccessKeyId"], key["SecretAccessKey"])
+    assert "Item" in ddb.get_item(TableName="Events", Key={"pk": {"S": "e1"}})
+    with pytest.raises(ClientError) as e:
+        ddb.put_item(TableName="Events", Item={"pk": {"S": "e2"}})
+    assert e.value.response["Error"]["Message"].endswith(
+        "because no permissions boundary allows the dynamodb:PutItem action"
+    )
+    aws(cove, aws_env, "iam", "delete-user-permissions-boundary", "--user-name", "bounded")
+    ddb.put_item(TableName="Events", Item={"pk": {"S": "e2"}})
+
+    # Index reads are authorized on the index ARN; transactions per item with
+    # dynamodb:EnclosingOperation; PartiQL with the PartiQL actions.
+    key = new_user(cove, aws_env, "narrow", {
+        "Version": "2012-10-17",
+        "Statement": [
+            {"Effect": "Allow", "Action": "dynamodb:Query", "Resource": f"{table}/index/*"},
+            {"Effect": "Allow", "Action": "dynamodb:GetItem", "Resource": table,
+             "Condition": {"StringEquals": {"dynamodb:EnclosingOperation": "TransactGetItems"}}},
+            {"Effect": "Allow", "Action": "dynamodb:PartiQLSelect", "Resource": table},
+        ],
+    })
+    ddb = client(cove, "dynamodb", key["AccessKeyId"], key["SecretAccessKey"])
+    got = ddb.query(TableName="Events", IndexName="ByKind", KeyConditionExpression="kind = :k",
+                    ExpressionAttributeValues={":k": {"S": "click"}})
+    assert got["Count"] == 1
+    with pytest.raises(ClientError) as e:
+        ddb.query(TableName="Events", KeyConditionExpression="pk = :p", ExpressionAttributeValues={":p": {"S": "e1"}})
+    assert f"dynamodb:Query on resource: {table} because" in e.value.response["Error"]["Message"]
+    got = ddb.transact_get_items(TransactItems=[{"Get": {"TableName": "Events", "Key": {"pk": {"S": "e1"}}}}])
+    assert got["Responses"][0]["Item"]["kind"] == {"S": "click"}
+    with pytest.raises(ClientError):
+        ddb.get_item(TableName="Events", Key={"pk": {"S": "e1"}})
+    got = ddb.execute_statement(Statement="SELECT * FROM Events WHERE pk = 'e1'")
+    assert got["Items"][0]["pk"] == {"S": "e1"}
+    with pytest.raises(ClientError) as e:
+        ddb.execute_statement(Statement="INSERT INTO Events VALUE {'pk': 'e3'}")
+    assert "dynamodb:PartiQLInsert" in e.value.response["Error"]["Message"]
+
+    # CreateTable's ResourcePolicy is attached with the table.
+    policy = {"Version": "2012-10-17", "Statement": [{
+        "Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{ACCOUNT}:user/narrow"},
+        "Action": "dynamodb:PutItem", "Resource": "*"}]}
+    root.create_table(
+        TableName="Inbox", AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}], BillingMode="PAY_PER_REQUEST",
+        ResourcePolicy=json.dumps(policy),
+    )
+    inbox = root.describe_table(TableName="Inbox")["Table"]["TableArn"]
+    assert json.loads(root.get_resource_policy(ResourceArn=inbox)["Policy"]) == policy
+    ddb.put_item(TableName="Inbox", Item={"pk": {"S": "hello"}})
+    with pytest.raises(ClientError) as e:
+        root.create_table(
+            TableName="Bad", AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}], BillingMode="PAY_PER_REQUEST",
+            ResourcePolicy='{"Statement": []}',
+        )
+    assert e.value.response["Error"]["Code"] == "ValidationException"
+
+
+def test_attributes_condition_key_limits_projections_and_updates(cove, aws_env):
+    make_table(cove, aws_env, "Profiles")
+    root = client(cove, "dynamodb", ACCESS_KEY_ID, SECRET_ACCESS_KEY)
+    root.put_item(TableName="Profiles", Item={"pk": {"S": "p"}, "nickname": {"S": "hi"}, "salary": {"S": "s"}})
+    key = new_user(cove, aws_env, "viewer", {
+        "Version": "2012-10-17",
+        "Statement": [{
+            "Effect": "Allow", "Action": ["dynamodb:GetItem", "dynamodb:UpdateItem", "dynamodb:Query"],
+            "Resource": "arn:aws:dynamodb:*:*:table/Profiles",
+            "Condition": {"ForAllValues:StringEquals": {"dynamodb:Attributes": ["pk", "nickname"]}},
+        }],
+    })
+    ddb = client(cove, "dynamodb", key["AccessKeyId"], key["SecretAccessKey"])
+    got = ddb.get_item(TableName="Profiles", Key={"pk": {"S": "p"}}, ProjectionExpression="#p",
+                       ExpressionAttributeNames={"#p": "nickname"})
+    assert got["Item"] == {"nickname": {"S": "hi"}}
+    with pytest.raises(ClientError):
+        ddb.get_item(TableName="Profiles", Key={"pk": {"S": "p"}}, ProjectionExpression="pk, salary")
+    ddb.update_item(TableName="Profiles", Key={"pk": {"S": "p"}}, UpdateExpression="SET nickname = :v",
+                    ExpressionAttributeValues={":v": {"S": "hello"}})
+    with pytest.raises(ClientError):
+        ddb.update_item(TableName="Profiles", Key={"pk": {"S": "p"}}, UpdateExpression="SET salary = :v",
+                        ExpressionAttributeValues={":v": {"S": "leak"}})
+    with pytest.raises(ClientError):
+        ddb.update_item(TableName="Profiles", Key={"pk": {"S": "p"}}, UpdateExpression="SET nickname = :v",
+                        ConditionExpression="attribute_exists(salary)", ExpressionAttributeValues={":v": {"S": "x"}})
+    got = ddb.query(TableName="Profiles", KeyConditionExpression="pk = :p", ProjectionExpression="nickname",
+                    ExpressionAttributeValues={":p": {"S": "p"}})
+    assert got["Items"] == [{"nickname": {"S": "hello"}}]
+    assert root.get_item(TableName="Profiles", Key={"pk": {"S": "p"}})["Item"]["salary"] == {"S": "s"}

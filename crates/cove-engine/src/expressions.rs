@@ -310,3 +310,67 @@ fn legacy_update(updates: &[(String, AttributeUpdate)]) -> Update {
     }
     Update { clauses }
 }
+
+fn push_unique(out: &mut Vec<String>, name: &str) {
+    if !out.iter().any(|n| n == name) {
+        out.push(name.to_owned());
+    }
+}
+
+/// `dynamodb:Attributes` of a write: the attributes of its key or item, and the top-level
+/// attributes its update and condition name. `None` when the expressions do not parse (the
+/// write itself then reports why).
+pub fn write_attributes(
+    key_or_item: &Item,
+    condition: &ConditionMembers,
+    update_expression: Option<&str>,
+    attribute_updates: Option<&[(String, AttributeUpdate)]>,
+    placeholders: &Placeholders,
+) -> Option<Vec<String>> {
+    let (condition, update) = prepare_write(
+        condition,
+        update_expression,
+        attribute_updates,
+        placeholders,
+    )
+    .ok()?;
+    let mut out = Vec::new();
+    for name in key_or_item.keys() {
+        push_unique(&mut out, name);
+    }
+    if let Some(update) = &update {
+        for path in update.target_paths() {
+            if let Some(name) = path.top_level_name() {
+                push_unique(&mut out, name);
+            }
+        }
+    }
+    if let Some(condition) = &condition {
+        crate::query::path_heads(condition, &mut out);
+    }
+    Some(out)
+}
+
+/// `dynamodb:Attributes` of a read: the top-level attributes it projects and filters on;
+/// `None` when it projects nothing in particular (all attributes) or does not parse.
+pub fn read_attributes(
+    filter: &FilterMembers,
+    projection_expression: Option<&str>,
+    attributes_to_get: Option<&[String]>,
+    key_condition_expression: Option<&str>,
+    placeholders: &Placeholders,
+) -> Option<Vec<String>> {
+    let exprs = prepare_read(
+        filter,
+        projection_expression,
+        attributes_to_get,
+        key_condition_expression,
+        placeholders,
+    )
+    .ok()?;
+    let mut out = exprs.projection.as_ref()?.top_level_names();
+    if let Some(filter) = &exprs.filter {
+        crate::query::path_heads(filter, &mut out);
+    }
+    Some(out)
+}

@@ -727,6 +727,46 @@ impl AccountIam {
         Ok(())
     }
 
+    /// Sets (or with `None` removes) the permissions boundary of a user or role.
+    pub fn set_boundary(&mut self, holder: Holder, name: &str, arn: Option<&str>) -> Result<()> {
+        if let Some(arn) = arn {
+            let known =
+                aws_managed_policies().iter().any(|(a, _)| *a == arn) || self.policy(arn).is_ok();
+            if !known {
+                return Err(iam_error(
+                    IamErrorKind::NoSuchEntity,
+                    format!("Scope ARN: {arn} does not exist or is not attachable."),
+                ));
+            }
+        }
+        let slot = match holder {
+            Holder::User => {
+                self.user(name)?;
+                &mut self
+                    .users
+                    .get_mut(&name.to_lowercase())
+                    .expect("checked")
+                    .boundary
+            }
+            Holder::Role => {
+                self.role(name)?;
+                &mut self
+                    .roles
+                    .get_mut(&name.to_lowercase())
+                    .expect("checked")
+                    .boundary
+            }
+            Holder::Group => {
+                return Err(iam_error(
+                    IamErrorKind::InvalidInput,
+                    "Groups cannot have permissions boundaries.",
+                ));
+            }
+        };
+        *slot = arn.map(str::to_string);
+        Ok(())
+    }
+
     /// The ARNs attached to a user, group or role.
     pub fn attached(&self, holder: Holder, name: &str) -> Result<&[String]> {
         Ok(match holder {

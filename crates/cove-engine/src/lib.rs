@@ -34,6 +34,7 @@ pub use batch::{
 };
 pub use catalog::{IndexRecord, Table, TableRecord};
 pub use credentials::{Credential, ROOT_PRINCIPAL, Session};
+pub use expressions::{read_attributes, write_attributes};
 pub use items::{DeleteItemOutput, GetItemOutput, PutItemOutput, UpdateItemOutput};
 pub use partiql::{BatchStatementResponse, ExecuteTransactionOutput, StatementOutput};
 pub use query::ReadPage;

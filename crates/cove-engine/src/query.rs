@@ -211,7 +211,7 @@ fn top_name(path: &Path) -> Result<String> {
 }
 
 /// The top-level attributes a condition reads, in order of appearance.
-fn path_heads(condition: &Condition, out: &mut Vec<String>) {
+pub(crate) fn path_heads(condition: &Condition, out: &mut Vec<String>) {
     fn operand(o: &Operand, out: &mut Vec<String>) {
         match o {
             Operand::Path(p) => {

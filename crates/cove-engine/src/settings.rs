@@ -39,13 +39,7 @@ impl Engine {
         expected: Option<&str>,
     ) -> Result<String> {
         let table = self.tagged_table(scope, arn)?;
-        if document.len() > MAX_RESOURCE_POLICY_BYTES {
-            return Err(EngineError::Validation(format!(
-                "Policy document exceeds the maximum allowed size of {MAX_RESOURCE_POLICY_BYTES} bytes"
-            )));
-        }
-        cove_policy::Policy::parse(document, cove_policy::PolicyKind::Resource)
-            .map_err(|e| EngineError::Validation(format!("Invalid policy document: {e}")))?;
+        check_resource_policy(document)?;
         let current = table.record.resource_policy.clone();
         check_revision(arn, current.as_ref(), expected)?;
         if let Some((doc, revision)) = &current
@@ -240,10 +234,22 @@ fn check_revision(
 
 /// A new revision id: milliseconds since the epoch, as DynamoDB's look, and always greater
 /// than the one it replaces.
-fn next_revision(current: Option<&(String, String)>) -> String {
+pub(crate) fn next_revision(current: Option<&(String, String)>) -> String {
     let now = (now_seconds() * 1000.0) as u64;
     let previous = current
         .and_then(|(_, r)| r.parse::<u64>().ok())
         .unwrap_or(0);
     now.max(previous + 1).to_string()
+}
+
+/// DynamoDB's checks of a resource-based policy: at most 20 KB, and a valid policy.
+pub(crate) fn check_resource_policy(document: &str) -> Result<()> {
+    if document.len() > MAX_RESOURCE_POLICY_BYTES {
+        return Err(EngineError::Validation(format!(
+            "Policy document exceeds the maximum allowed size of {MAX_RESOURCE_POLICY_BYTES} bytes"
+        )));
+    }
+    cove_policy::Policy::parse(document, cove_policy::PolicyKind::Resource)
+        .map(|_| ())
+        .map_err(|e| EngineError::Validation(format!("Invalid policy document: {e}")))
 }

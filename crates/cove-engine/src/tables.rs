@@ -206,6 +206,9 @@ impl Engine {
 
     pub fn create_table(&self, scope: &Scope, input: CreateTableInput) -> Result<TableDescription> {
         let name = self.resolve_name(scope, &input.table_name)?.to_string();
+        if let Some(doc) = &input.resource_policy {
+            crate::settings::check_resource_policy(doc)?;
+        }
         let _guard = self.catalog_lock.lock().unwrap_or_else(|e| e.into_inner());
         let now = now_seconds();
         let (read, write) = match (input.billing_mode, input.throughput) {
@@ -259,7 +262,10 @@ impl Engine {
                 .collect(),
             ttl_attribute: None,
             pitr_enabled_at: None,
-            resource_policy: None,
+            resource_policy: input
+                .resource_policy
+                .clone()
+                .map(|doc| (doc, crate::settings::next_revision(None))),
         };
         // Index ids: local indexes first, then global ones, in request order.
         for (i, ix) in record

@@ -80,6 +80,14 @@ pub fn dispatch(
             if !input.tags.is_empty() {
                 access.table("dynamodb:TagResource", &input.table_name, None, Keys::new)?;
             }
+            if input.resource_policy.is_some() {
+                access.table(
+                    "dynamodb:PutResourcePolicy",
+                    &input.table_name,
+                    None,
+                    Keys::new,
+                )?;
+            }
             Ok(json!({"TableDescription": engine.create_table(&scope, input)?.to_json()}))
         }
         Operation::DescribeTable => {
@@ -117,7 +125,17 @@ pub fn dispatch(
                         "dynamodb:LeadingKeys",
                         access.leading_keys(&input.table_name, [&input.item]),
                     )
-                    .many("dynamodb:Attributes", input.item.keys().cloned().collect())
+                    .many(
+                        "dynamodb:Attributes",
+                        cove_engine::write_attributes(
+                            &input.item,
+                            &input.condition,
+                            None,
+                            None,
+                            &input.placeholders,
+                        )
+                        .unwrap_or_default(),
+                    )
                     .one(
                         "dynamodb:ReturnValues",
                         return_values_text(input.return_values),
@@ -144,8 +162,15 @@ pub fn dispatch(
                         access.leading_keys(&input.table_name, [&input.key]),
                     )
                     .one("dynamodb:ReturnConsumedCapacity", rcc_text(rcc));
-                match &input.attributes_to_get {
-                    Some(names) => keys.many("dynamodb:Attributes", names.clone()),
+                let projected = cove_engine::read_attributes(
+                    &Default::default(),
+                    input.projection_expression.as_deref(),
+                    input.attributes_to_get.as_deref(),
+                    None,
+                    &input.placeholders,
+                );
+                match projected {
+                    Some(names) => keys.many("dynamodb:Attributes", names),
                     None => keys,
                 }
             })?;
@@ -170,18 +195,14 @@ pub fn dispatch(
                         return_values_text(input.return_values),
                     )
                     .one("dynamodb:ReturnConsumedCapacity", rcc_text(rcc));
-                match &input.attribute_updates {
-                    Some(updates) => keys.many(
-                        "dynamodb:Attributes",
-                        input
-                            .key
-                            .keys()
-                            .cloned()
-                            .chain(updates.iter().map(|(n, _)| n.clone()))
-                            .collect(),
-                    ),
-                    None => keys,
-                }
+                let names = cove_engine::write_attributes(
+                    &input.key,
+                    &input.condition,
+                    input.update_expression.as_deref(),
+                    input.attribute_updates.as_deref(),
+                    &input.placeholders,
+                );
+                keys.many("dynamodb:Attributes", names.unwrap_or_default())
             })?;
             let out = {
                 let target = access.scope_for(&input.table_name);
@@ -207,6 +228,17 @@ pub fn dispatch(
                         return_values_text(input.return_values),
                     )
                     .one("dynamodb:ReturnConsumedCapacity", rcc_text(rcc))
+                    .many(
+                        "dynamodb:Attributes",
+                        cove_engine::write_attributes(
+                            &input.key,
+                            &input.condition,
+                            None,
+                            None,
+                            &input.placeholders,
+                        )
+                        .unwrap_or_default(),
+                    )
             })?;
             let out = {
                 let target = access.scope_for(&input.table_name);
@@ -226,8 +258,18 @@ pub fn dispatch(
                 let leading = engine
                     .query_partition_value(&access.scope_for(&c.table_name), &input)
                     .and_then(|v| crate::authz::key_text(&v));
-                read_keys(c.select, rcc, c.attributes_to_get.as_ref())
-                    .many("dynamodb:LeadingKeys", leading.into_iter().collect())
+                read_keys(
+                    c.select,
+                    rcc,
+                    cove_engine::read_attributes(
+                        &c.filter,
+                        c.projection_expression.as_deref(),
+                        c.attributes_to_get.as_deref(),
+                        input.key_condition_expression.as_deref(),
+                        &c.placeholders,
+                    ),
+                )
+                .many("dynamodb:LeadingKeys", leading.into_iter().collect())
             })?;
             Ok(page_response(
                 {
@@ -242,7 +284,17 @@ pub fn dispatch(
             let rcc = input.common.return_consumed_capacity;
             let c = &input.common;
             access.table(&action, &c.table_name, c.index_name.as_deref(), || {
-                read_keys(c.select, rcc, c.attributes_to_get.as_ref())
+                read_keys(
+                    c.select,
+                    rcc,
+                    cove_engine::read_attributes(
+                        &c.filter,
+                        c.projection_expression.as_deref(),
+                        c.attributes_to_get.as_deref(),
+                        None,
+                        &c.placeholders,
+                    ),
+                )
             })?;
             Ok(page_response(
                 {
@@ -279,7 +331,18 @@ pub fn dispatch(
             let rcc = input.return_consumed_capacity;
             for (table, request) in &input.tables {
                 access.table(&action, table, None, || {
-                    read_keys(None, rcc, request.attributes_to_get.as_ref()).many(
+                    read_keys(
+                        None,
+                        rcc,
+                        cove_engine::read_attributes(
+                            &Default::default(),
+                            request.projection_expression.as_deref(),
+                            request.attributes_to_get.as_deref(),
+                            None,
+                            &request.placeholders,
+                        ),
+                    )
+                    .many(
                         "dynamodb:LeadingKeys",
                         access.leading_keys(table, &request.keys),
                     )
@@ -788,14 +851,14 @@ fn backup_description(b: &Backup) -> Value {
 fn read_keys(
     select: Option<cove_wire::read::Select>,
     rcc: ReturnConsumedCapacity,
-    attributes: Option<&Vec<String>>,
+    attributes: Option<Vec<String>>,
 ) -> Keys {
     let mut keys = Keys::new().one("dynamodb:ReturnConsumedCapacity", rcc_text(rcc));
     if let Some(select) = select {
         keys = keys.one("dynamodb:Select", select_text(select));
     }
     if let Some(names) = attributes {
-        keys = keys.many("dynamodb:Attributes", names.clone());
+        keys = keys.many("dynamodb:Attributes", names);
     }
     keys
 }

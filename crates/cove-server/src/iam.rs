@@ -94,6 +94,12 @@ fn write_role(x: &mut Xml, tag: &str, r: &IamRole) {
         .leaf("AssumeRolePolicyDocument", &url_encode(&r.trust_policy))
         .leaf_opt("Description", r.description.as_deref())
         .leaf("MaxSessionDuration", &r.max_session_duration.to_string());
+    if let Some(b) = &r.boundary {
+        x.open("PermissionsBoundary")
+            .leaf("PermissionsBoundaryType", "Policy")
+            .leaf("PermissionsBoundaryArn", b)
+            .close("PermissionsBoundary");
+    }
     write_tags(x, &r.tags);
     x.close(tag);
 }
@@ -188,7 +194,11 @@ pub fn iam(
             let name = required(params, "UserName")?;
             authorize(&arn_of("user", params.get("Path").unwrap_or("/"), name))?;
             let user = engine.iam_update(&account, |iam, _| {
-                iam.create_user(name, params.get("Path"), tags(params))
+                iam.create_user(name, params.get("Path"), tags(params))?;
+                if let Some(boundary) = params.get("PermissionsBoundary") {
+                    iam.set_boundary(Holder::User, name, Some(boundary))?;
+                }
+                iam.user(name).cloned()
             })?;
             write_user(&mut x, "User", &user);
         }
@@ -372,7 +382,11 @@ pub fn iam(
                     params.get("Description"),
                     max,
                     tags(params),
-                )
+                )?;
+                if let Some(boundary) = params.get("PermissionsBoundary") {
+                    iam.set_boundary(Holder::Role, name, Some(boundary))?;
+                }
+                iam.role(name).cloned()
             })?;
             write_role(&mut x, "Role", &role);
         }
@@ -547,6 +561,21 @@ pub fn iam(
                     iam.detach_policy(holder, name, arn)
                 }
             })?;
+            return Ok(None);
+        }
+        "PutUserPermissionsBoundary"
+        | "PutRolePermissionsBoundary"
+        | "DeleteUserPermissionsBoundary"
+        | "DeleteRolePermissionsBoundary" => {
+            let (holder, member) = holder_of(action);
+            let name = required(params, member)?;
+            let arn = if action.starts_with("Put") {
+                Some(required(params, "PermissionsBoundary")?)
+            } else {
+                None
+            };
+            authorize(&arn_of(holder_name(holder), "/", name))?;
+            engine.iam_update(&account, |iam, _| iam.set_boundary(holder, name, arn))?;
             return Ok(None);
         }
         "ListAttachedUserPolicies" | "ListAttachedGroupPolicies" | "ListAttachedRolePolicies" => {

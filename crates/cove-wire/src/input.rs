@@ -109,6 +109,8 @@ pub struct CreateTableInput {
     pub table_class: Option<String>,
     pub deletion_protection: bool,
     pub tags: Vec<Tag>,
+    /// A resource-based policy to attach as the table is made.
+    pub resource_policy: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -598,6 +600,7 @@ impl CreateTableInput {
             &mut v,
         )?;
         let billing = billing_mode(obj, &mut v)?;
+        let resource_policy = obj.string("ResourcePolicy")?.map(str::to_string);
         let tp = throughput(
             obj.structure("ProvisionedThroughput")?,
             "provisionedThroughput",
@@ -823,6 +826,7 @@ impl CreateTableInput {
             table_class,
             deletion_protection,
             tags,
+            resource_policy,
         })
     }
 }
