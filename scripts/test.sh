@@ -9,4 +9,4 @@ cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --locked -- -D warnings
 cargo build --workspace --bins --locked
 cargo test --workspace --locked
-COVE_BIN="$PWD/target/debug/cove" python3 -m pytest -q tests/e2e
+COVE_BIN="${CARGO_TARGET_DIR:-$PWD/target}/debug/cove" python3 -m pytest -q tests/e2e

@@ -784,3 +784,17 @@ def test_attributes_condition_key_limits_projections_and_updates(cove, aws_env):
                     ExpressionAttributeValues={":p": {"S": "p"}})
     assert got["Items"] == [{"nickname": {"S": "hello"}}]
     assert root.get_item(TableName="Profiles", Key={"pk": {"S": "p"}})["Item"]["salary"] == {"S": "s"}
+
+
+def test_iam_lists_page_with_max_items_and_marker(cove, aws_env):
+    for name in ("u1", "u2", "u3"):
+        aws(cove, aws_env, "iam", "create-user", "--user-name", name)
+    iam = client(cove, "iam", ACCESS_KEY_ID, SECRET_ACCESS_KEY)
+    first = iam.list_users(MaxItems=2)
+    assert [u["UserName"] for u in first["Users"]] == ["u1", "u2"]
+    assert first["IsTruncated"] is True
+    rest = iam.list_users(MaxItems=2, Marker=first["Marker"])
+    assert [u["UserName"] for u in rest["Users"]] == ["u3"] and rest["IsTruncated"] is False
+    # The CLI follows markers by itself.
+    _, out, _ = aws(cove, aws_env, "iam", "list-users", "--page-size", "1")
+    assert [u["UserName"] for u in out["Users"]] == ["u1", "u2", "u3"]

@@ -174,6 +174,44 @@ fn holder_of(action: &str) -> (Holder, &'static str) {
     }
 }
 
+/// IAM's paging: `MaxItems` (1 to 1000, default 100) items from `Marker` on; the marker
+/// handed back is the position of the next item.
+fn page<T>(items: Vec<T>, params: &Params) -> Result<(Vec<T>, Option<String>), Failure> {
+    let max = match params.get("MaxItems") {
+        Some(v) => match v.parse::<usize>() {
+            Ok(n) if (1..=1000).contains(&n) => n,
+            _ => {
+                return Err(Failure::QueryValidation(format!(
+                    "1 validation error detected: Value '{v}' at 'maxItems' failed to satisfy constraint: Member must have value between 1 and 1000"
+                )));
+            }
+        },
+        None => 100,
+    };
+    let start = match params.get("Marker") {
+        Some(m) => m
+            .parse::<usize>()
+            .map_err(|_| Failure::QueryValidation("Invalid Marker.".into()))?,
+        None => 0,
+    };
+    let total = items.len();
+    let page: Vec<T> = items.into_iter().skip(start).take(max).collect();
+    let next = start + page.len();
+    Ok((page, (next < total).then(|| next.to_string())))
+}
+
+/// `IsTruncated`, and `Marker` when there is more.
+fn truncation(x: &mut Xml, marker: Option<String>) {
+    match marker {
+        Some(m) => {
+            x.leaf("IsTruncated", "true").leaf("Marker", &m);
+        }
+        None => {
+            x.leaf("IsTruncated", "false");
+        }
+    }
+}
+
 /// Runs one IAM action for the caller's account; returns the result XML (without the
 /// `…Result` wrapper) or `None` for actions without output.
 pub fn iam(
@@ -238,10 +276,12 @@ pub fn iam(
                     .collect::<Vec<_>>()
             });
             x.open("Users");
+            let (users, marker) = page(users, params)?;
             for u in &users {
                 write_user(&mut x, "member", u);
             }
-            x.close("Users").leaf("IsTruncated", "false");
+            x.close("Users");
+            truncation(&mut x, marker);
         }
         "CreateAccessKey" => {
             let name = params.get("UserName").or(principal.username.as_deref());
@@ -283,10 +323,12 @@ pub fn iam(
             authorize(&arn_of("user", "/", name))?;
             engine.iam_read(&account, |iam| iam.user(name).map(|_| ()))?;
             x.open("AccessKeyMetadata");
-            for key in engine.access_keys(&account, name) {
-                write_access_key_metadata(&mut x, &key);
+            let (keys, marker) = page(engine.access_keys(&account, name), params)?;
+            for key in &keys {
+                write_access_key_metadata(&mut x, key);
             }
-            x.close("AccessKeyMetadata").leaf("IsTruncated", "false");
+            x.close("AccessKeyMetadata");
+            truncation(&mut x, marker);
         }
         "CreateGroup" => {
             let name = required(params, "GroupName")?;
@@ -312,10 +354,12 @@ pub fn iam(
             })?;
             write_group(&mut x, "Group", &group);
             x.open("Users");
+            let (members, marker) = page(members, params)?;
             for u in &members {
                 write_user(&mut x, "member", u);
             }
-            x.close("Users").leaf("IsTruncated", "false");
+            x.close("Users");
+            truncation(&mut x, marker);
         }
         "DeleteGroup" => {
             let name = required(params, "GroupName")?;
@@ -329,10 +373,12 @@ pub fn iam(
                 iam.groups.values().cloned().collect::<Vec<_>>()
             });
             x.open("Groups");
+            let (groups, marker) = page(groups, params)?;
             for g in &groups {
                 write_group(&mut x, "member", g);
             }
-            x.close("Groups").leaf("IsTruncated", "false");
+            x.close("Groups");
+            truncation(&mut x, marker);
         }
         "AddUserToGroup" | "RemoveUserFromGroup" => {
             let group = required(params, "GroupName")?;
@@ -359,10 +405,12 @@ pub fn iam(
                 })
             })?;
             x.open("Groups");
+            let (groups, marker) = page(groups, params)?;
             for g in &groups {
                 write_group(&mut x, "member", g);
             }
-            x.close("Groups").leaf("IsTruncated", "false");
+            x.close("Groups");
+            truncation(&mut x, marker);
         }
         "CreateRole" => {
             let name = required(params, "RoleName")?;
@@ -408,10 +456,12 @@ pub fn iam(
                 iam.roles.values().cloned().collect::<Vec<_>>()
             });
             x.open("Roles");
+            let (roles, marker) = page(roles, params)?;
             for r in &roles {
                 write_role(&mut x, "member", r);
             }
-            x.close("Roles").leaf("IsTruncated", "false");
+            x.close("Roles");
+            truncation(&mut x, marker);
         }
         "UpdateAssumeRolePolicy" => {
             let name = required(params, "RoleName")?;
@@ -467,10 +517,12 @@ pub fn iam(
                 out
             });
             x.open("Policies");
+            let (listed, marker) = page(listed, params)?;
             for (p, n) in &listed {
                 write_policy(&mut x, "member", p, *n);
             }
-            x.close("Policies").leaf("IsTruncated", "false");
+            x.close("Policies");
+            truncation(&mut x, marker);
         }
         "GetPolicyVersion" => {
             let arn = required(params, "PolicyArn")?;
@@ -519,7 +571,9 @@ pub fn iam(
             authorize(arn)?;
             let policy = engine.iam_read(&account, |iam| find_policy(iam, arn))?;
             x.open("Versions");
-            for v in policy.versions.iter().rev() {
+            let versions: Vec<_> = policy.versions.iter().rev().collect();
+            let (versions, marker) = page(versions, params)?;
+            for v in versions {
                 x.open("member")
                     .leaf("VersionId", &v.id)
                     .leaf(
@@ -533,7 +587,8 @@ pub fn iam(
                     .leaf("CreateDate", &iso8601(v.created))
                     .close("member");
             }
-            x.close("Versions").leaf("IsTruncated", "false");
+            x.close("Versions");
+            truncation(&mut x, marker);
         }
         "SetDefaultPolicyVersion" | "DeletePolicyVersion" => {
             let arn = required(params, "PolicyArn")?;
@@ -586,6 +641,7 @@ pub fn iam(
                 iam.attached(holder, name).map(<[String]>::to_vec)
             })?;
             x.open("AttachedPolicies");
+            let (attached, marker) = page(attached, params)?;
             for arn in &attached {
                 let policy_name = arn.rsplit('/').next().unwrap_or_default();
                 x.open("member")
@@ -593,7 +649,8 @@ pub fn iam(
                     .leaf("PolicyArn", arn)
                     .close("member");
             }
-            x.close("AttachedPolicies").leaf("IsTruncated", "false");
+            x.close("AttachedPolicies");
+            truncation(&mut x, marker);
         }
         "PutUserPolicy" | "PutGroupPolicy" | "PutRolePolicy" => {
             let (holder, member) = holder_of(action);
@@ -643,10 +700,12 @@ pub fn iam(
                     .map(|m| m.keys().cloned().collect::<Vec<_>>())
             })?;
             x.open("PolicyNames");
+            let (names, marker) = page(names, params)?;
             for n in &names {
                 x.leaf("member", n);
             }
-            x.close("PolicyNames").leaf("IsTruncated", "false");
+            x.close("PolicyNames");
+            truncation(&mut x, marker);
         }
         _ => return Err(Failure::InvalidAction(action.to_string())),
     }
