@@ -48,6 +48,8 @@ pub const BACKUP: u8 = 0x0B;
 pub const BACKUP_DATA: u8 = 0x0C;
 /// One record per account: its IAM users, groups, roles and managed policies.
 pub const IAM: u8 = 0x0D;
+/// One record per (account, region): its VPCs, subnets, route tables and endpoints.
+pub const NETWORK: u8 = 0x0E;
 
 /// The keyspace format this build writes and reads.
 pub const FORMAT_VERSION: u8 = 2;

@@ -14,6 +14,7 @@ pub mod iam;
 mod indexes;
 mod items;
 mod keys;
+pub mod network;
 mod partiql;
 mod query;
 mod settings;
@@ -100,6 +101,9 @@ pub enum EngineError {
     /// IdempotentParameterMismatchException, with AWS's message.
     #[error("{0}")]
     IdempotentParameterMismatch(String),
+    /// An EC2 API error: EC2's code (`InvalidVpcID.NotFound`, …) and message.
+    #[error("{1}")]
+    Ec2(&'static str, String),
     /// An IAM API error (NoSuchEntity, EntityAlreadyExists, …), with IAM's message.
     #[error("{1}")]
     Iam(iam::IamErrorKind, String),
@@ -153,6 +157,8 @@ pub struct Engine {
     credentials: RwLock<HashMap<String, Credential>>,
     /// Each account's IAM and its compiled form, written through on change.
     iam: RwLock<HashMap<String, (iam::AccountIam, Arc<iam::CompiledAccount>)>>,
+    /// Each (account, region)'s network and the compiled view of all of them.
+    network: RwLock<(network::States, Arc<network::NetworkView>)>,
     options: EngineOptions,
 }
 
@@ -174,6 +180,7 @@ impl Engine {
         indexes::adopt_unmaintained(&storage, &mut tables)?;
         let credentials = credentials::load(&storage)?;
         let iam = iam::load(&storage)?;
+        let network = network::load(&storage)?;
         let engine = Engine {
             storage,
             tables: RwLock::new(tables),
@@ -181,6 +188,7 @@ impl Engine {
             schema_lock: RwLock::new(()),
             credentials: RwLock::new(credentials),
             iam: RwLock::new(iam),
+            network: RwLock::new(network),
             options,
         };
         engine.purge_deleted_tables()?;

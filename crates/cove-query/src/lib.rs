@@ -85,6 +85,71 @@ impl Params {
     }
 }
 
+impl Params {
+    /// An EC2-style flattened list: `Name.1`, `Name.2`, … in index order.
+    pub fn indexed(&self, name: &str) -> Vec<&str> {
+        let prefix = format!("{name}.");
+        let mut items: Vec<(u32, &str)> = self
+            .pairs
+            .iter()
+            .filter_map(|(k, v)| {
+                let index = k.strip_prefix(&prefix)?.parse().ok()?;
+                Some((index, v.as_str()))
+            })
+            .collect();
+        items.sort_by_key(|(i, _)| *i);
+        items.into_iter().map(|(_, v)| v).collect()
+    }
+
+    /// EC2's `Filter.N.Name` / `Filter.N.Value.M`, in index order.
+    pub fn filters(&self) -> Vec<(String, Vec<String>)> {
+        let mut by_index: BTreeMap<u32, (String, BTreeMap<u32, String>)> = BTreeMap::new();
+        for (k, v) in &self.pairs {
+            let Some(rest) = k.strip_prefix("Filter.") else {
+                continue;
+            };
+            let Some((index, field)) = rest.split_once('.') else {
+                continue;
+            };
+            let Ok(index) = index.parse() else { continue };
+            let entry = by_index.entry(index).or_default();
+            if field == "Name" {
+                entry.0 = v.clone();
+            } else if let Some(n) = field.strip_prefix("Value.").and_then(|n| n.parse().ok()) {
+                entry.1.insert(n, v.clone());
+            }
+        }
+        by_index
+            .into_values()
+            .map(|(name, values)| (name, values.into_values().collect()))
+            .collect()
+    }
+
+    /// EC2's tags for a resource type: `TagSpecification.N.ResourceType` equal to
+    /// `resource_type`, with its `Tag.M.Key` / `Tag.M.Value`.
+    pub fn tag_specification(&self, resource_type: &str) -> Vec<(String, String)> {
+        let mut out = Vec::new();
+        for n in 1..=50 {
+            let Some(kind) = self.get(&format!("TagSpecification.{n}.ResourceType")) else {
+                break;
+            };
+            if kind != resource_type {
+                continue;
+            }
+            for m in 1..=50 {
+                let Some(key) = self.get(&format!("TagSpecification.{n}.Tag.{m}.Key")) else {
+                    break;
+                };
+                let value = self
+                    .get(&format!("TagSpecification.{n}.Tag.{m}.Value"))
+                    .unwrap_or_default();
+                out.push((key.to_string(), value.to_string()));
+            }
+        }
+        out
+    }
+}
+
 /// Escapes text for an XML element's content.
 pub fn escape(text: &str) -> Cow<'_, str> {
     if !text.contains(['&', '<', '>', '"', '\'', '\r']) {

@@ -113,17 +113,26 @@ impl Server {
             };
             // Without TCP_NODELAY, keep-alive requests stall on Nagle and delayed ACKs.
             let _ = stream.set_nodelay(true);
+            // Which subnet the peer is in, and whether that subnet has any route here: a
+            // source whose route table leads nowhere is refused, as its packets would be.
+            let subnet = self.shared.engine.network_view().subnet_of(peer.ip());
+            if subnet.as_ref().is_some_and(|s| !s.reachable()) {
+                tracing::debug!(%peer, "connection refused: the source subnet has no route to DynamoDB");
+                drop(stream);
+                continue;
+            }
             let conn = ConnInfo {
                 peer,
                 local: stream.local_addr().ok().or(local),
                 tls: self.tls.is_some(),
+                subnet,
             };
             let shared = Arc::clone(&self.shared);
             let watcher = graceful.watcher();
             let tls = self.tls.clone();
             let read_timeout = self.shared.config.read_timeout;
             tokio::spawn(async move {
-                let service = service_fn(move |req| handle(Arc::clone(&shared), conn, req));
+                let service = service_fn(move |req| handle(Arc::clone(&shared), conn.clone(), req));
                 let mut builder = http1::Builder::new();
                 builder
                     .timer(TokioTimer::new())

@@ -65,9 +65,9 @@ impl Access<'_> {
 
     /// Whether any policy needs evaluating: not for the root user in its own account (a
     /// resource policy is checked separately).
-    fn needed(&self) -> bool {
+    fn needed(&self) -> Result<bool, Failure> {
         let p = self.guard.principal();
-        p.kind != cove_policy::CallerKind::Root
+        Ok(p.kind != cove_policy::CallerKind::Root || self.guard.via_endpoint()?)
     }
 
     /// The account and region a table named by ARN lives in; the caller's own otherwise. A
@@ -103,7 +103,7 @@ impl Access<'_> {
             arn.push_str("/index/");
             arn.push_str(index);
         }
-        if !self.needed() && account == self.scope.account_id && policy.is_none() {
+        if !self.needed()? && account == self.scope.account_id && policy.is_none() {
             return self.guard.root_allowed(action, &arn);
         }
         let (table_arn, _) = self.table_arn(table);
@@ -131,7 +131,7 @@ impl Access<'_> {
         } else {
             None
         };
-        if !self.needed() && *account == self.scope.account_id && policy.is_none() {
+        if !self.needed()? && *account == self.scope.account_id && policy.is_none() {
             return self.guard.root_allowed(action, arn);
         }
         let named = policy.as_deref().map(|policy| cove_policy::Named {

@@ -18,13 +18,13 @@ use crate::{AuthMode, Shared};
 pub struct Caller {
     pub credential: Credential,
     pub region: String,
-    /// The service of the signing scope: `dynamodb`, `iam` or `sts`.
+    /// The service of the signing scope: `dynamodb`, `iam`, `sts` or `ec2`.
     pub service: String,
     pub principal: Principal,
 }
 
 /// The services a request may be signed for; each has its own protocol on this listener.
-const SERVICES: [&str; 3] = ["dynamodb", "iam", "sts"];
+const SERVICES: [&str; 4] = ["dynamodb", "iam", "sts", "ec2"];
 
 pub fn authenticate(shared: &Shared, parts: &Parts, body: &[u8]) -> Result<Caller, Failure> {
     let Some(header) = parts.headers.get(http::header::AUTHORIZATION) else {

@@ -12,6 +12,8 @@ use cove_policy::{
 };
 use cove_types::AttributeValue;
 
+use cove_engine::network::GatewayPath;
+
 use crate::audit::{AuditLog, Entry};
 use crate::error::Failure;
 use crate::handler::ConnInfo;
@@ -95,17 +97,50 @@ impl Keys {
 pub struct Guard<'a> {
     principal: &'a Principal,
     region: &'a str,
-    conn: ConnInfo,
+    conn: &'a ConnInfo,
     context: RefCell<Option<Context>>,
     audit: Option<&'a AuditLog>,
     request_id: &'a str,
+    /// DynamoDB requests take gateway endpoints; IAM, STS and EC2 requests do not (a
+    /// gateway endpoint routes only DynamoDB's prefix list).
+    dynamodb: bool,
 }
 
 impl<'a> Guard<'a> {
+    /// Marks the request as a DynamoDB call, which gateway endpoints route.
+    pub fn dynamodb(mut self) -> Guard<'a> {
+        self.dynamodb = true;
+        self
+    }
+
+    /// The gateway endpoint this request came through, or `None` on the public path;
+    /// `NoRoute` when the source subnet has no route for it.
+    fn path(&self) -> Result<Option<&'a GatewayPath>, Failure> {
+        let Some(subnet) = &self.conn.subnet else {
+            return Ok(None);
+        };
+        if self.dynamodb
+            && let Some(gateway) = subnet.gateway(self.region)
+        {
+            return Ok(Some(gateway));
+        }
+        if subnet.internet {
+            Ok(None)
+        } else {
+            Err(Failure::NoRoute)
+        }
+    }
+
+    /// Whether the request came through a VPC endpoint (whose policy must then be evaluated
+    /// even for the root user).
+    pub fn via_endpoint(&self) -> Result<bool, Failure> {
+        self.path().map(|p| p.is_some())
+    }
+
     pub fn new(
         principal: &'a Principal,
         region: &'a str,
-        conn: ConnInfo,
+        conn: &'a ConnInfo,
         audit: Option<&'a AuditLog>,
         request_id: &'a str,
     ) -> Guard<'a> {
@@ -116,12 +151,14 @@ impl<'a> Guard<'a> {
             context: RefCell::new(None),
             audit,
             request_id,
+            dynamodb: false,
         }
     }
 
     /// Records that the root user was allowed `action` in its own account without any
     /// policy to evaluate (the fast path), when an audit log is kept.
     pub fn root_allowed(&self, action: &str, resource: &str) -> Result<(), Failure> {
+        self.path()?;
         if let Some(audit) = self.audit {
             audit.record(&self.entry(action, resource, true, "RootAllow", None));
         }
@@ -143,7 +180,7 @@ impl<'a> Guard<'a> {
             action,
             resource,
             source: self.conn.peer,
-            endpoint: None,
+            endpoint: self.path().ok().flatten().map(|g| g.endpoint.as_str()),
             allowed,
             decision,
             policy_type: by.map(|d| d.policy_type.as_str()),
@@ -167,7 +204,16 @@ impl<'a> Guard<'a> {
         if let Some(name) = &p.username {
             c.set("aws:username", name.as_str());
         }
-        c.set("aws:SourceIp", self.conn.peer.ip().to_string());
+        match self.path() {
+            // Through a VPC endpoint AWS sets the endpoint's keys and no aws:SourceIp.
+            Ok(Some(gateway)) => {
+                c.set("aws:SourceVpce", gateway.endpoint.as_str());
+                c.set("aws:SourceVpc", gateway.vpc.as_str());
+                c.set("aws:VpcSourceIp", self.conn.peer.ip().to_string());
+                c.set("aws:VpceAccount", gateway.account.as_str());
+            }
+            _ => c.set("aws:SourceIp", self.conn.peer.ip().to_string()),
+        }
         c.set(
             "aws:SecureTransport",
             if self.conn.tls { "true" } else { "false" },
@@ -241,9 +287,13 @@ impl<'a> Guard<'a> {
         keys: Keys,
     ) -> Result<(), Failure> {
         let p = self.principal;
+        let gateway = self.path()?;
         // The root user acting in its own account is allowed unless a policy denies it
         // explicitly; without such a policy there is nothing to evaluate.
-        if p.kind == CallerKind::Root && resource_account == p.account && resource_policy.is_none()
+        if p.kind == CallerKind::Root
+            && resource_account == p.account
+            && resource_policy.is_none()
+            && gateway.is_none()
         {
             return self.root_allowed(action, resource);
         }
@@ -314,7 +364,10 @@ impl<'a> Guard<'a> {
                 resource_is_trust,
                 boundary,
                 session: &session,
-                endpoint: None,
+                endpoint: gateway.map(|g| Named {
+                    name: &g.endpoint,
+                    policy: &g.policy,
+                }),
             },
         );
         let outcome = match decision {

@@ -64,7 +64,7 @@ pub fn dispatch(
         account_id: caller.credential.account_id.clone(),
         region: caller.region.clone(),
     };
-    let guard = Guard::new(&caller.principal, &caller.region, conn, audit, request_id);
+    let guard = Guard::new(&caller.principal, &caller.region, &conn, audit, request_id).dynamodb();
     let access = Access {
         guard: &guard,
         engine,
@@ -493,7 +493,11 @@ pub fn dispatch(
             })
         }),
         Operation::DescribeEndpoints => {
-            // On the public endpoint DynamoDB does not authorize DescribeEndpoints at all.
+            // On the public endpoint DynamoDB does not authorize DescribeEndpoints at all;
+            // through a VPC endpoint both IAM and the endpoint policy must allow it.
+            if guard.via_endpoint()? {
+                access.account_wide(&action)?;
+            }
             // This Cove's own address, as the connection reached it.
             let address = conn.local.map(|a| a.to_string()).unwrap_or_default();
             Ok(json!({"Endpoints": [{"Address": address, "CachePeriodInMinutes": 1440}]}))

@@ -42,6 +42,15 @@ pub enum Failure {
     /// ValidationError text).
     #[error("{0}")]
     QueryValidation(String),
+    /// An EC2 request lacks or misuses a parameter: EC2's code and message.
+    #[error("{1}")]
+    Ec2Input(&'static str, String),
+    /// The source subnet has no route to this endpoint: the connection is dropped.
+    #[error("no route")]
+    NoRoute,
+    /// An EC2 request with `DryRun` that would have succeeded.
+    #[error("dry run")]
+    DryRun,
     #[error("internal: {0}")]
     Internal(String),
 }
@@ -131,15 +140,49 @@ impl Failure {
                 EngineError::IdempotentParameterMismatch(msg) => {
                     (ErrorCode::IdempotentParameterMismatch, msg.clone())
                 }
-                EngineError::Iam(_, msg) => (ErrorCode::Validation, msg.clone()),
+                EngineError::Iam(_, msg) | EngineError::Ec2(_, msg) => {
+                    (ErrorCode::Validation, msg.clone())
+                }
                 EngineError::Storage(_) | EngineError::Corrupt(_) | EngineError::Internal(_) => {
                     (ErrorCode::InternalServerError, INTERNAL_MESSAGE.into())
                 }
             },
             Failure::AccessDenied(msg) => (ErrorCode::AccessDenied, msg.clone()),
             Failure::InvalidAction(_) => (ErrorCode::UnknownOperation, String::new()),
-            Failure::QueryValidation(msg) => (ErrorCode::Validation, msg.clone()),
+            Failure::QueryValidation(msg) | Failure::Ec2Input(_, msg) => {
+                (ErrorCode::Validation, msg.clone())
+            }
+            Failure::DryRun => (ErrorCode::Validation, String::new()),
+            Failure::NoRoute => (ErrorCode::AccessDenied, String::new()),
             Failure::Internal(_) => (ErrorCode::InternalServerError, INTERNAL_MESSAGE.into()),
+        }
+    }
+
+    /// EC2's error for this failure: HTTP status, code and message. EC2 words signature
+    /// failures as AuthFailure and denials as UnauthorizedOperation.
+    pub fn ec2_error(&self) -> (u16, &'static str, String) {
+        match self {
+            Failure::Signature(_) | Failure::UnrecognizedClient | Failure::ExpiredToken => (
+                401,
+                "AuthFailure",
+                "AWS was not able to validate the provided access credentials".into(),
+            ),
+            Failure::AccessDenied(msg) => (
+                403,
+                "UnauthorizedOperation",
+                format!("You are not authorized to perform this operation. {msg}"),
+            ),
+            Failure::InvalidAction(action) => (
+                400,
+                "InvalidAction",
+                format!("The action {action} is not valid for this web service."),
+            ),
+            Failure::QueryValidation(msg) => (400, "InvalidParameterValue", msg.clone()),
+            other => {
+                let (status, _, code, message) = other.query_error("2016-11-15");
+                let code = if status >= 500 { "InternalError" } else { code };
+                (status, code, message)
+            }
         }
     }
 
@@ -201,6 +244,16 @@ impl Failure {
                 "The request body could not be read.".into(),
             ),
             Failure::QueryValidation(msg) => (400, true, "ValidationError", msg.clone()),
+            Failure::Ec2Input(code, msg) | Failure::Engine(EngineError::Ec2(code, msg)) => {
+                (400, true, code, msg.clone())
+            }
+            Failure::NoRoute => (403, true, "AccessDenied", String::new()),
+            Failure::DryRun => (
+                412,
+                true,
+                "DryRunOperation",
+                "Request would have succeeded, but DryRun flag is set.".into(),
+            ),
             Failure::AccessDenied(msg) => (403, true, "AccessDenied", msg.clone()),
             Failure::Engine(EngineError::Iam(kind, msg)) => {
                 let (status, code) = match kind {

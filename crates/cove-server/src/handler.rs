@@ -2,7 +2,6 @@
 //! operation lookup, decode, authorization, engine call, and the response with the headers
 //! of the protocol the request spoke (DynamoDB's JSON, or the Query protocol of IAM and STS).
 
-use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
@@ -45,12 +44,18 @@ fn protocol_of(parts: &http::request::Parts) -> Protocol {
     }
     // The signing scope names the service; it decides which XML namespace errors use even
     // when authentication fails.
-    let scope_is_sts = parts
+    let authorization = parts
         .headers
         .get(http::header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.contains("/sts/aws4_request"));
-    Protocol::Query(if scope_is_sts { "sts" } else { "iam" })
+        .unwrap_or("");
+    Protocol::Query(if authorization.contains("/sts/aws4_request") {
+        "sts"
+    } else if authorization.contains("/ec2/aws4_request") {
+        "ec2"
+    } else {
+        "iam"
+    })
 }
 
 fn namespace_and_version(service: &str) -> (&'static str, &'static str) {
@@ -63,12 +68,28 @@ fn namespace_and_version(service: &str) -> (&'static str, &'static str) {
 
 /// What the accept loop knows about a connection. These facts, not HTTP headers, decide
 /// where a request came from.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct ConnInfo {
     pub peer: SocketAddr,
     pub local: Option<SocketAddr>,
     pub tls: bool,
+    /// The subnet the peer's address is in, with its routes to DynamoDB; `None` for a peer
+    /// outside every subnet (the public path).
+    pub subnet: Option<Arc<cove_engine::network::SubnetRoute>>,
 }
+
+/// The connection is to be dropped without an answer: its subnet has no route to the
+/// endpoint the request was for, as a packet with no route is never answered.
+#[derive(Debug)]
+pub struct NoRoute;
+
+impl std::fmt::Display for NoRoute {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("no route from the source subnet")
+    }
+}
+
+impl std::error::Error for NoRoute {}
 
 /// A 52-character request id in DynamoDB's alphabet.
 fn request_id() -> String {
@@ -102,7 +123,7 @@ pub async fn handle(
     shared: Arc<Shared>,
     conn: ConnInfo,
     req: Request<Incoming>,
-) -> Result<Response<Full<Bytes>>, Infallible> {
+) -> Result<Response<Full<Bytes>>, NoRoute> {
     let (parts, body) = req.into_parts();
     let protocol = protocol_of(&parts);
     let request_id = match protocol {
@@ -110,8 +131,9 @@ pub async fn handle(
         // IAM and STS use UUIDs.
         Protocol::Query(_) => uuid::Uuid::new_v4().to_string(),
     };
-    let outcome = serve(&shared, conn, protocol, parts, body, &request_id).await;
+    let outcome = serve(&shared, conn.clone(), protocol, parts, body, &request_id).await;
     Ok(match outcome {
+        Err(Failure::NoRoute) => return Err(NoRoute),
         Ok(Reply::Json(body)) => response(StatusCode::OK, CONTENT_TYPE, body, &request_id),
         Ok(Reply::Xml(body)) => response(StatusCode::OK, "text/xml", body, &request_id),
         Ok(Reply::Health) => response(
@@ -126,6 +148,22 @@ pub async fn handle(
                 StatusCode::NOT_FOUND,
                 "application/xml",
                 b"<UnknownOperationException/>\n".to_vec(),
+                &request_id,
+            )
+        }
+        Err(failure) if protocol == Protocol::Query("ec2") => {
+            let (status, code, message) = failure.ec2_error();
+            tracing::debug!(request_id, peer = %conn.peer, error = %failure, "EC2 request refused");
+            let body = format!(
+                "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Response><Errors><Error><Code>{}</Code><Message>{}</Message></Error></Errors><RequestID>{request_id}</RequestID></Response>",
+                cove_query::escape(code),
+                cove_query::escape(&message)
+            );
+            let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+            response(
+                status,
+                "text/xml;charset=UTF-8",
+                body.into_bytes(),
                 &request_id,
             )
         }
@@ -299,11 +337,21 @@ async fn serve_query(
             let guard = Guard::new(
                 &caller.principal,
                 &caller.region,
-                conn,
+                &conn,
                 audit.as_ref(),
                 &request_id,
             );
-            if service == "sts" {
+            if service == "ec2" {
+                crate::ec2::ec2(
+                    &engine,
+                    &guard,
+                    &caller.region,
+                    conn.local,
+                    &action,
+                    &params,
+                )
+                .map(Some)
+            } else if service == "sts" {
                 iam::sts(&engine, &guard, &action, &params)
             } else {
                 iam::iam(&engine, &guard, &action, &params)
@@ -312,6 +360,16 @@ async fn serve_query(
         .await
         .map_err(|e| Failure::Internal(format!("IAM task failed: {e}")))??
     };
+    if service == "ec2" {
+        let body = result.unwrap_or_default();
+        return Ok(Reply::Xml(
+            format!(
+                "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<{action}Response xmlns=\"{}\"><requestId>{request_id}</requestId>{body}</{action}Response>",
+                crate::ec2::EC2_NAMESPACE
+            )
+            .into_bytes(),
+        ));
+    }
     let (namespace, _) = namespace_and_version(service);
     Ok(Reply::Xml(
         cove_query::response(&action, namespace, result.as_deref(), request_id).into_bytes(),

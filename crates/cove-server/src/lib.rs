@@ -13,6 +13,7 @@ mod audit;
 mod auth;
 mod authz;
 mod dispatch;
+mod ec2;
 pub mod error;
 mod handler;
 mod iam;

@@ -1,0 +1,829 @@
+//! The network model of each (account, region): VPCs, subnets, route tables, internet
+//! gateways, the default security groups and VPC endpoints, with EC2's rules and error texts,
+//! stored as one record per (account, region); and the compiled view the accept loop and
+//! authorization read: which subnet a source address is in, and how that subnet reaches the
+//! regional DynamoDB endpoint (a gateway endpoint, an internet route, or not at all).
+
+use std::collections::{BTreeMap, HashMap};
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use ipnet::IpNet;
+use serde::{Deserialize, Serialize};
+
+use cove_policy::{Policy, PolicyKind};
+use cove_storage::{KeyRange, ScanOptions, Storage, WriteBatch};
+
+use crate::credentials::random_string;
+use crate::{Engine, EngineError, Result, keys};
+
+/// An EC2 API error: its code (`InvalidVpcID.NotFound`, …) and EC2's message.
+fn ec2_error(code: &'static str, message: impl Into<String>) -> EngineError {
+    EngineError::Ec2(code, message.into())
+}
+
+/// The policy EC2 gives a gateway endpoint created without one.
+pub const DEFAULT_GATEWAY_POLICY: &str = r#"{"Version":"2008-10-17","Statement":[{"Effect":"Allow","Principal":"*","Action":"*","Resource":"*"}]}"#;
+
+/// AWS's limit on an endpoint policy, whitespace included.
+const MAX_ENDPOINT_POLICY: usize = 20_480;
+
+/// `prefix-` and 17 lower-case hex digits, as EC2's new-style ids.
+fn new_id(prefix: &str) -> String {
+    format!("{prefix}-{}", random_string(b"0123456789abcdef", 17))
+}
+
+fn now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}
+
+pub type Tags = Vec<(String, String)>;
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Vpc {
+    pub id: String,
+    pub cidr: String,
+    pub cidr_association: String,
+    pub main_route_table: String,
+    pub default_security_group: String,
+    #[serde(default)]
+    pub tags: Tags,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Subnet {
+    pub id: String,
+    pub vpc: String,
+    pub cidr: String,
+    pub availability_zone: String,
+    #[serde(default)]
+    pub tags: Tags,
+}
+
+/// One route: a destination (a CIDR, or the DynamoDB prefix list for gateway endpoints) and
+/// its target (`local`, `igw-…`, `vpce-…`).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Route {
+    pub destination_cidr: Option<String>,
+    pub destination_prefix_list: Option<String>,
+    pub target: String,
+    pub origin: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct RouteTable {
+    pub id: String,
+    pub vpc: String,
+    pub main: bool,
+    /// The main table's own association id.
+    pub main_association: Option<String>,
+    pub routes: Vec<Route>,
+    /// (association id, subnet id).
+    pub associations: Vec<(String, String)>,
+    #[serde(default)]
+    pub tags: Tags,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct InternetGateway {
+    pub id: String,
+    pub vpc: Option<String>,
+    #[serde(default)]
+    pub tags: Tags,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct SecurityGroup {
+    pub id: String,
+    pub vpc: String,
+    pub name: String,
+    pub description: String,
+    #[serde(default)]
+    pub tags: Tags,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct VpcEndpoint {
+    pub id: String,
+    pub vpc: String,
+    pub service_name: String,
+    /// `Gateway` (Interface endpoints come with their listeners).
+    pub kind: String,
+    pub route_tables: Vec<String>,
+    pub policy: String,
+    pub created: i64,
+    #[serde(default)]
+    pub tags: Tags,
+}
+
+/// Everything EC2 holds for one account in one region.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct NetworkState {
+    pub account: String,
+    pub region: String,
+    #[serde(default)]
+    pub vpcs: BTreeMap<String, Vpc>,
+    #[serde(default)]
+    pub subnets: BTreeMap<String, Subnet>,
+    #[serde(default)]
+    pub route_tables: BTreeMap<String, RouteTable>,
+    #[serde(default)]
+    pub internet_gateways: BTreeMap<String, InternetGateway>,
+    #[serde(default)]
+    pub security_groups: BTreeMap<String, SecurityGroup>,
+    #[serde(default)]
+    pub endpoints: BTreeMap<String, VpcEndpoint>,
+}
+
+/// The DynamoDB service name of a region.
+pub fn dynamodb_service(region: &str) -> String {
+    format!("com.amazonaws.{region}.dynamodb")
+}
+
+/// The id of the AWS-managed prefix list of DynamoDB in a region: `pl-` and 8 hex digits,
+/// stable per region.
+pub fn dynamodb_prefix_list(region: &str) -> String {
+    let hash = region.bytes().fold(0x811c_9dc5u32, |h, b| {
+        (h ^ u32::from(b)).wrapping_mul(0x0100_0193)
+    });
+    format!("pl-{hash:08x}")
+}
+
+fn parse_cidr(text: &str) -> Result<IpNet> {
+    match text.parse::<IpNet>() {
+        Ok(IpNet::V4(net)) if net.trunc() == net => Ok(IpNet::V4(net)),
+        _ => Err(ec2_error(
+            "InvalidParameterValue",
+            format!(
+                "Value ({text}) for parameter cidrBlock is invalid. This is not a valid CIDR block."
+            ),
+        )),
+    }
+}
+
+impl NetworkState {
+    fn new(account: &str, region: &str) -> NetworkState {
+        NetworkState {
+            account: account.to_string(),
+            region: region.to_string(),
+            ..NetworkState::default()
+        }
+    }
+
+    pub fn vpc(&self, id: &str) -> Result<&Vpc> {
+        self.vpcs.get(id).ok_or_else(|| {
+            ec2_error(
+                "InvalidVpcID.NotFound",
+                format!("The vpc ID '{id}' does not exist"),
+            )
+        })
+    }
+
+    pub fn subnet(&self, id: &str) -> Result<&Subnet> {
+        self.subnets.get(id).ok_or_else(|| {
+            ec2_error(
+                "InvalidSubnetID.NotFound",
+                format!("The subnet ID '{id}' does not exist"),
+            )
+        })
+    }
+
+    pub fn route_table(&self, id: &str) -> Result<&RouteTable> {
+        self.route_tables.get(id).ok_or_else(|| {
+            ec2_error(
+                "InvalidRouteTableID.NotFound",
+                format!("The routeTable ID '{id}' does not exist"),
+            )
+        })
+    }
+
+    pub fn endpoint(&self, id: &str) -> Result<&VpcEndpoint> {
+        self.endpoints.get(id).ok_or_else(|| {
+            ec2_error(
+                "InvalidVpcEndpointId.NotFound",
+                format!("The Vpc Endpoint Id '{id}' does not exist"),
+            )
+        })
+    }
+
+    /// CreateVpc: the VPC with its main route table (one local route) and default security
+    /// group.
+    pub fn create_vpc(&mut self, cidr: &str, tags: Tags) -> Result<Vpc> {
+        let net = parse_cidr(cidr)?;
+        if !(16..=28).contains(&net.prefix_len()) {
+            return Err(ec2_error(
+                "InvalidVpc.Range",
+                format!("The CIDR '{cidr}' is invalid."),
+            ));
+        }
+        let vpc = Vpc {
+            id: new_id("vpc"),
+            cidr: net.to_string(),
+            cidr_association: new_id("vpc-cidr-assoc"),
+            main_route_table: new_id("rtb"),
+            default_security_group: new_id("sg"),
+            tags,
+        };
+        self.route_tables.insert(
+            vpc.main_route_table.clone(),
+            RouteTable {
+                id: vpc.main_route_table.clone(),
+                vpc: vpc.id.clone(),
+                main: true,
+                main_association: Some(new_id("rtbassoc")),
+                routes: vec![Route {
+                    destination_cidr: Some(vpc.cidr.clone()),
+                    destination_prefix_list: None,
+                    target: "local".into(),
+                    origin: "CreateRouteTable".into(),
+                }],
+                associations: Vec::new(),
+                tags: Vec::new(),
+            },
+        );
+        self.security_groups.insert(
+            vpc.default_security_group.clone(),
+            SecurityGroup {
+                id: vpc.default_security_group.clone(),
+                vpc: vpc.id.clone(),
+                name: "default".into(),
+                description: "default VPC security group".into(),
+                tags: Vec::new(),
+            },
+        );
+        self.vpcs.insert(vpc.id.clone(), vpc.clone());
+        Ok(vpc)
+    }
+
+    /// DeleteVpc: only a VPC with nothing left in it.
+    pub fn delete_vpc(&mut self, id: &str) -> Result<()> {
+        let vpc = self.vpc(id)?.clone();
+        let busy = self.subnets.values().any(|s| s.vpc == id)
+            || self.endpoints.values().any(|e| e.vpc == id)
+            || self
+                .internet_gateways
+                .values()
+                .any(|g| g.vpc.as_deref() == Some(id))
+            || self.route_tables.values().any(|r| r.vpc == id && !r.main)
+            || self
+                .security_groups
+                .values()
+                .any(|g| g.vpc == id && g.id != vpc.default_security_group);
+        if busy {
+            return Err(ec2_error(
+                "DependencyViolation",
+                format!("The vpc '{id}' has dependencies and cannot be deleted."),
+            ));
+        }
+        self.route_tables.remove(&vpc.main_route_table);
+        self.security_groups.remove(&vpc.default_security_group);
+        self.vpcs.remove(id);
+        Ok(())
+    }
+
+    /// CreateSubnet: a CIDR inside the VPC's that overlaps no other subnet of it.
+    pub fn create_subnet(
+        &mut self,
+        vpc: &str,
+        cidr: &str,
+        zone: &str,
+        tags: Tags,
+    ) -> Result<Subnet> {
+        let vpc_net: IpNet = self
+            .vpc(vpc)?
+            .cidr
+            .parse()
+            .map_err(|_| EngineError::Corrupt("VPC CIDR".into()))?;
+        let net = parse_cidr(cidr)?;
+        if !vpc_net.contains(&net) || !(16..=28).contains(&net.prefix_len()) {
+            return Err(ec2_error(
+                "InvalidSubnet.Range",
+                format!("The CIDR '{cidr}' is invalid."),
+            ));
+        }
+        let overlaps = self.subnets.values().filter(|s| s.vpc == vpc).any(|s| {
+            s.cidr
+                .parse::<IpNet>()
+                .is_ok_and(|other| other.contains(&net) || net.contains(&other))
+        });
+        if overlaps {
+            return Err(ec2_error(
+                "InvalidSubnet.Conflict",
+                format!("The CIDR '{cidr}' conflicts with another subnet"),
+            ));
+        }
+        let subnet = Subnet {
+            id: new_id("subnet"),
+            vpc: vpc.to_string(),
+            cidr: net.to_string(),
+            availability_zone: if zone.is_empty() {
+                format!("{}a", self.region)
+            } else {
+                zone.to_string()
+            },
+            tags,
+        };
+        self.subnets.insert(subnet.id.clone(), subnet.clone());
+        Ok(subnet)
+    }
+
+    pub fn delete_subnet(&mut self, id: &str) -> Result<()> {
+        self.subnet(id)?;
+        for table in self.route_tables.values_mut() {
+            table.associations.retain(|(_, s)| s != id);
+        }
+        self.subnets.remove(id);
+        Ok(())
+    }
+
+    pub fn create_route_table(&mut self, vpc: &str, tags: Tags) -> Result<RouteTable> {
+        let cidr = self.vpc(vpc)?.cidr.clone();
+        let table = RouteTable {
+            id: new_id("rtb"),
+            vpc: vpc.to_string(),
+            main: false,
+            main_association: None,
+            routes: vec![Route {
+                destination_cidr: Some(cidr),
+                destination_prefix_list: None,
+                target: "local".into(),
+                origin: "CreateRouteTable".into(),
+            }],
+            associations: Vec::new(),
+            tags,
+        };
+        self.route_tables.insert(table.id.clone(), table.clone());
+        Ok(table)
+    }
+
+    pub fn delete_route_table(&mut self, id: &str) -> Result<()> {
+        let table = self.route_table(id)?;
+        if table.main || !table.associations.is_empty() {
+            return Err(ec2_error(
+                "DependencyViolation",
+                format!("The routeTable '{id}' has dependencies and cannot be deleted."),
+            ));
+        }
+        self.route_tables.remove(id);
+        for endpoint in self.endpoints.values_mut() {
+            endpoint.route_tables.retain(|r| r != id);
+        }
+        Ok(())
+    }
+
+    /// AssociateRouteTable: a subnet has one explicit table; associating replaces nothing,
+    /// as EC2 refuses a second association.
+    pub fn associate_route_table(&mut self, table: &str, subnet: &str) -> Result<String> {
+        let vpc = self.route_table(table)?.vpc.clone();
+        if self.subnet(subnet)?.vpc != vpc {
+            return Err(ec2_error(
+                "InvalidParameterValue",
+                format!("Route table {table} and subnet {subnet} belong to different networks"),
+            ));
+        }
+        if self
+            .route_tables
+            .values()
+            .any(|t| t.associations.iter().any(|(_, s)| s == subnet))
+        {
+            return Err(ec2_error(
+                "Resource.AlreadyAssociated",
+                format!(
+                    "the specified association for route table {table} conflicts with an existing association"
+                ),
+            ));
+        }
+        let id = new_id("rtbassoc");
+        self.route_tables
+            .get_mut(table)
+            .expect("checked")
+            .associations
+            .push((id.clone(), subnet.to_string()));
+        Ok(id)
+    }
+
+    pub fn disassociate_route_table(&mut self, association: &str) -> Result<()> {
+        for table in self.route_tables.values_mut() {
+            if let Some(i) = table
+                .associations
+                .iter()
+                .position(|(a, _)| a == association)
+            {
+                table.associations.remove(i);
+                return Ok(());
+            }
+        }
+        Err(ec2_error(
+            "InvalidAssociationID.NotFound",
+            format!("The association ID '{association}' does not exist"),
+        ))
+    }
+
+    /// CreateRoute to an internet gateway attached to the table's VPC.
+    pub fn create_route(&mut self, table: &str, cidr: &str, gateway: &str) -> Result<()> {
+        let vpc = self.route_table(table)?.vpc.clone();
+        let net = parse_cidr(cidr)?;
+        let Some(igw) = self.internet_gateways.get(gateway) else {
+            return Err(ec2_error(
+                "InvalidGatewayID.NotFound",
+                format!("The gateway ID '{gateway}' does not exist"),
+            ));
+        };
+        if igw.vpc.as_deref() != Some(vpc.as_str()) {
+            return Err(ec2_error(
+                "InvalidParameterValue",
+                format!(
+                    "route table {table} and network gateway {gateway} belong to different networks"
+                ),
+            ));
+        }
+        let table = self.route_tables.get_mut(table).expect("checked");
+        if table
+            .routes
+            .iter()
+            .any(|r| r.destination_cidr.as_deref() == Some(&net.to_string()))
+        {
+            return Err(ec2_error(
+                "RouteAlreadyExists",
+                format!("The route identified by {net} already exists."),
+            ));
+        }
+        table.routes.push(Route {
+            destination_cidr: Some(net.to_string()),
+            destination_prefix_list: None,
+            target: gateway.to_string(),
+            origin: "CreateRoute".into(),
+        });
+        Ok(())
+    }
+
+    pub fn delete_route(&mut self, table: &str, cidr: &str) -> Result<()> {
+        self.route_table(table)?;
+        let table_ref = self.route_tables.get_mut(table).expect("checked");
+        let before = table_ref.routes.len();
+        table_ref
+            .routes
+            .retain(|r| r.target == "local" || r.destination_cidr.as_deref() != Some(cidr));
+        if table_ref.routes.len() == before {
+            return Err(ec2_error(
+                "InvalidRoute.NotFound",
+                format!("no route with destination-cidr-block {cidr} in route table {table}"),
+            ));
+        }
+        Ok(())
+    }
+
+    pub fn create_internet_gateway(&mut self, tags: Tags) -> InternetGateway {
+        let igw = InternetGateway {
+            id: new_id("igw"),
+            vpc: None,
+            tags,
+        };
+        self.internet_gateways.insert(igw.id.clone(), igw.clone());
+        igw
+    }
+
+    pub fn attach_internet_gateway(&mut self, igw: &str, vpc: &str) -> Result<()> {
+        self.vpc(vpc)?;
+        let Some(gateway) = self.internet_gateways.get_mut(igw) else {
+            return Err(ec2_error(
+                "InvalidInternetGatewayID.NotFound",
+                format!("The internetGateway ID '{igw}' does not exist"),
+            ));
+        };
+        if gateway.vpc.is_some() {
+            return Err(ec2_error(
+                "Resource.AlreadyAssociated",
+                format!(
+                    "resource {igw} is already attached to network {}",
+                    gateway.vpc.as_deref().unwrap_or_default()
+                ),
+            ));
+        }
+        gateway.vpc = Some(vpc.to_string());
+        Ok(())
+    }
+
+    /// CreateVpcEndpoint (Gateway): the endpoint, and a prefix-list route to it in each
+    /// route table named.
+    pub fn create_gateway_endpoint(
+        &mut self,
+        vpc: &str,
+        service: &str,
+        route_tables: &[String],
+        policy: Option<&str>,
+        tags: Tags,
+    ) -> Result<VpcEndpoint> {
+        self.vpc(vpc)?;
+        if service != dynamodb_service(&self.region) {
+            return Err(ec2_error(
+                "InvalidServiceName",
+                format!("The Vpc Endpoint Service '{service}' does not exist"),
+            ));
+        }
+        let policy = match policy {
+            Some(p) => {
+                check_endpoint_policy(p)?;
+                p.to_string()
+            }
+            None => DEFAULT_GATEWAY_POLICY.to_string(),
+        };
+        for table in route_tables {
+            if self.route_table(table)?.vpc != vpc {
+                return Err(ec2_error(
+                    "InvalidParameter",
+                    format!("Route table {table} does not belong to vpc {vpc}"),
+                ));
+            }
+        }
+        if self.endpoints.values().any(|e| {
+            e.vpc == vpc
+                && e.service_name == service
+                && route_tables.iter().any(|t| e.route_tables.contains(t))
+        }) {
+            return Err(ec2_error(
+                "RouteAlreadyExists",
+                "route table already has a route with destination-prefix-list-id for this service",
+            ));
+        }
+        let endpoint = VpcEndpoint {
+            id: new_id("vpce"),
+            vpc: vpc.to_string(),
+            service_name: service.to_string(),
+            kind: "Gateway".into(),
+            route_tables: Vec::new(),
+            policy,
+            created: now(),
+            tags,
+        };
+        self.endpoints.insert(endpoint.id.clone(), endpoint.clone());
+        for table in route_tables {
+            self.add_endpoint_route(&endpoint.id, table);
+        }
+        Ok(self.endpoints[&endpoint.id].clone())
+    }
+
+    fn add_endpoint_route(&mut self, endpoint: &str, table: &str) {
+        let prefix_list = dynamodb_prefix_list(&self.region);
+        if let Some(t) = self.route_tables.get_mut(table)
+            && !t.routes.iter().any(|r| r.target == endpoint)
+        {
+            t.routes.push(Route {
+                destination_cidr: None,
+                destination_prefix_list: Some(prefix_list),
+                target: endpoint.to_string(),
+                origin: "CreateRoute".into(),
+            });
+        }
+        if let Some(e) = self.endpoints.get_mut(endpoint)
+            && !e.route_tables.iter().any(|t| t == table)
+        {
+            e.route_tables.push(table.to_string());
+        }
+    }
+
+    fn remove_endpoint_route(&mut self, endpoint: &str, table: &str) {
+        if let Some(t) = self.route_tables.get_mut(table) {
+            t.routes.retain(|r| r.target != endpoint);
+        }
+        if let Some(e) = self.endpoints.get_mut(endpoint) {
+            e.route_tables.retain(|t| t != table);
+        }
+    }
+
+    /// ModifyVpcEndpoint: policy (or ResetPolicy) and route tables.
+    pub fn modify_endpoint(
+        &mut self,
+        id: &str,
+        policy: Option<&str>,
+        reset_policy: bool,
+        add_tables: &[String],
+        remove_tables: &[String],
+    ) -> Result<()> {
+        let vpc = self.endpoint(id)?.vpc.clone();
+        if let Some(p) = policy {
+            check_endpoint_policy(p)?;
+        }
+        for table in add_tables.iter().chain(remove_tables) {
+            if self.route_table(table)?.vpc != vpc {
+                return Err(ec2_error(
+                    "InvalidParameter",
+                    format!("Route table {table} does not belong to vpc {vpc}"),
+                ));
+            }
+        }
+        for table in add_tables {
+            self.add_endpoint_route(id, table);
+        }
+        for table in remove_tables {
+            self.remove_endpoint_route(id, table);
+        }
+        let endpoint = self.endpoints.get_mut(id).expect("checked");
+        if reset_policy {
+            endpoint.policy = DEFAULT_GATEWAY_POLICY.to_string();
+        } else if let Some(p) = policy {
+            endpoint.policy = p.to_string();
+        }
+        Ok(())
+    }
+
+    pub fn delete_endpoint(&mut self, id: &str) -> Result<()> {
+        let tables = self.endpoint(id)?.route_tables.clone();
+        for table in tables {
+            self.remove_endpoint_route(id, &table);
+        }
+        self.endpoints.remove(id);
+        Ok(())
+    }
+
+    /// The route table a subnet follows: its explicit association, else its VPC's main table.
+    pub fn route_table_of(&self, subnet: &Subnet) -> Option<&RouteTable> {
+        self.route_tables
+            .values()
+            .find(|t| t.associations.iter().any(|(_, s)| *s == subnet.id))
+            .or_else(|| {
+                self.vpcs
+                    .get(&subnet.vpc)
+                    .and_then(|v| self.route_tables.get(&v.main_route_table))
+            })
+    }
+}
+
+/// EC2's checks of an endpoint policy: size and grammar.
+pub fn check_endpoint_policy(document: &str) -> Result<()> {
+    if document.len() > MAX_ENDPOINT_POLICY {
+        return Err(ec2_error(
+            "InvalidPolicyDocument",
+            format!("Policy document exceeds the maximum size of {MAX_ENDPOINT_POLICY} characters"),
+        ));
+    }
+    Policy::parse(document, PolicyKind::Endpoint)
+        .map(|_| ())
+        .map_err(|e| ec2_error("MalformedPolicyDocument", e.to_string()))
+}
+
+/// A gateway endpoint as authorization sees it.
+#[derive(Debug)]
+pub struct GatewayPath {
+    pub endpoint: String,
+    pub vpc: String,
+    /// The account that owns the endpoint (`aws:VpceAccount`).
+    pub account: String,
+    /// The region of the DynamoDB service the endpoint reaches.
+    pub region: String,
+    pub policy: Arc<Policy>,
+}
+
+/// How one subnet reaches DynamoDB.
+#[derive(Debug)]
+pub struct SubnetRoute {
+    pub net: IpNet,
+    pub account: String,
+    pub vpc: String,
+    pub subnet: String,
+    /// A 0.0.0.0/0 route to an internet gateway: the public path.
+    pub internet: bool,
+    pub gateways: Vec<GatewayPath>,
+}
+
+impl SubnetRoute {
+    /// Whether any route leads to DynamoDB at all.
+    pub fn reachable(&self) -> bool {
+        self.internet || !self.gateways.is_empty()
+    }
+
+    /// The gateway endpoint a request for `region` takes from this subnet, if any.
+    pub fn gateway(&self, region: &str) -> Option<&GatewayPath> {
+        self.gateways.iter().find(|g| g.region == region)
+    }
+}
+
+/// Every subnet of every account and region, most specific first.
+#[derive(Debug, Default)]
+pub struct NetworkView {
+    pub subnets: Vec<Arc<SubnetRoute>>,
+}
+
+impl NetworkView {
+    /// The subnet a source address is in (the most specific CIDR; on a tie, the one listed
+    /// first), or `None` for a source outside every subnet: the public path.
+    pub fn subnet_of(&self, ip: IpAddr) -> Option<Arc<SubnetRoute>> {
+        self.subnets.iter().find(|s| s.net.contains(&ip)).cloned()
+    }
+}
+
+fn compile(states: &HashMap<(String, String), NetworkState>) -> NetworkView {
+    let mut subnets = Vec::new();
+    let mut keys: Vec<&(String, String)> = states.keys().collect();
+    keys.sort();
+    for key in keys {
+        let state = &states[key];
+        for subnet in state.subnets.values() {
+            let Ok(net) = subnet.cidr.parse::<IpNet>() else {
+                continue;
+            };
+            let Some(table) = state.route_table_of(subnet) else {
+                continue;
+            };
+            let internet = table.routes.iter().any(|r| {
+                r.destination_cidr.as_deref() == Some("0.0.0.0/0") && r.target.starts_with("igw-")
+            });
+            let gateways = table
+                .routes
+                .iter()
+                .filter_map(|r| state.endpoints.get(&r.target))
+                .filter_map(|e| {
+                    let policy = Policy::parse(&e.policy, PolicyKind::Endpoint).ok()?;
+                    Some(GatewayPath {
+                        endpoint: e.id.clone(),
+                        vpc: e.vpc.clone(),
+                        account: state.account.clone(),
+                        region: state.region.clone(),
+                        policy: Arc::new(policy),
+                    })
+                })
+                .collect();
+            subnets.push(Arc::new(SubnetRoute {
+                net,
+                account: state.account.clone(),
+                vpc: subnet.vpc.clone(),
+                subnet: subnet.id.clone(),
+                internet,
+                gateways,
+            }));
+        }
+    }
+    // Most specific first; the sort is stable, so ties keep account/region order.
+    subnets.sort_by_key(|s| std::cmp::Reverse(s.net.prefix_len()));
+    NetworkView { subnets }
+}
+
+fn network_key(account: &str, region: &str) -> Vec<u8> {
+    let mut k = vec![keys::NETWORK];
+    k.extend_from_slice(account.as_bytes());
+    k.push(b'/');
+    k.extend_from_slice(region.as_bytes());
+    k
+}
+
+pub(crate) type States = HashMap<(String, String), NetworkState>;
+
+/// Loads every (account, region)'s network record and compiles the view.
+pub(crate) fn load(storage: &Storage) -> Result<(States, Arc<NetworkView>)> {
+    let entries = storage.scan(&KeyRange::prefix(&[keys::NETWORK]), ScanOptions::default())?;
+    let mut states = HashMap::new();
+    for (_, value) in entries {
+        let state: NetworkState = serde_json::from_slice(&value)
+            .map_err(|e| EngineError::Corrupt(format!("network record: {e}")))?;
+        states.insert((state.account.clone(), state.region.clone()), state);
+    }
+    let view = Arc::new(compile(&states));
+    Ok((states, view))
+}
+
+impl Engine {
+    /// Reads one (account, region)'s network.
+    pub fn network_read<T>(
+        &self,
+        account: &str,
+        region: &str,
+        f: impl FnOnce(&NetworkState) -> T,
+    ) -> T {
+        let guard = self.network.read().unwrap_or_else(|e| e.into_inner());
+        match guard.0.get(&(account.to_string(), region.to_string())) {
+            Some(state) => f(state),
+            None => f(&NetworkState::new(account, region)),
+        }
+    }
+
+    /// Changes one (account, region)'s network: `f` works on a copy, which is stored and
+    /// becomes current (with a new compiled view) only if `f` succeeds.
+    pub fn network_update<T>(
+        &self,
+        account: &str,
+        region: &str,
+        f: impl FnOnce(&mut NetworkState) -> Result<T>,
+    ) -> Result<T> {
+        let _serial = self.catalog_lock.lock().unwrap_or_else(|e| e.into_inner());
+        let mut copy = self.network_read(account, region, Clone::clone);
+        let out = f(&mut copy)?;
+        let bytes = serde_json::to_vec(&copy).map_err(|e| EngineError::Internal(e.to_string()))?;
+        let mut batch = WriteBatch::new();
+        batch.put(network_key(account, region), bytes);
+        self.storage.write(batch)?;
+        let mut guard = self.network.write().unwrap_or_else(|e| e.into_inner());
+        guard
+            .0
+            .insert((account.to_string(), region.to_string()), copy);
+        guard.1 = Arc::new(compile(&guard.0));
+        Ok(out)
+    }
+
+    /// The compiled network view, for the accept loop and authorization.
+    pub fn network_view(&self) -> Arc<NetworkView> {
+        Arc::clone(&self.network.read().unwrap_or_else(|e| e.into_inner()).1)
+    }
+}

@@ -1,0 +1,693 @@
+//! The EC2 Query API subset for private connectivity: VPCs, subnets, route tables, internet
+//! gateways, security groups (read), prefix lists, the DynamoDB endpoint services and gateway
+//! VPC endpoints, with EC2's XML (`…Set`/`item` lists, lower-camel members), filters and
+//! `DryRun`. Each action is authorized like any AWS call (`ec2:CreateVpc`, …).
+
+use cove_engine::Engine;
+use cove_engine::network::{
+    InternetGateway, NetworkState, RouteTable, SecurityGroup, Subnet, Tags, Vpc, VpcEndpoint,
+    dynamodb_prefix_list, dynamodb_service,
+};
+use cove_query::{Params, Xml};
+
+use crate::authz::{Guard, Keys};
+use crate::error::Failure;
+
+pub const EC2_NAMESPACE: &str = "http://ec2.amazonaws.com/doc/2016-11-15/";
+
+/// A required parameter, or EC2's MissingParameter error.
+fn required<'p>(params: &'p Params, name: &str) -> Result<&'p str, Failure> {
+    params.get(name).ok_or_else(|| {
+        Failure::Ec2Input(
+            "MissingParameter",
+            format!("The request must contain the parameter {name}"),
+        )
+    })
+}
+
+/// EC2 prints times with milliseconds.
+fn timestamp(epoch: i64) -> String {
+    let iso = cove_query::iso8601(epoch);
+    format!("{}.000Z", iso.trim_end_matches('Z'))
+}
+
+fn write_tags(x: &mut Xml, tags: &Tags) {
+    x.open("tagSet");
+    for (k, v) in tags {
+        x.open("item").leaf("key", k).leaf("value", v).close("item");
+    }
+    x.close("tagSet");
+}
+
+/// Whether a resource passes EC2 filters: every filter must match one of its values for
+/// that name (`tag:Key` filters match tag values).
+fn passes(filters: &[(String, Vec<String>)], attrs: &[(&str, String)], tags: &Tags) -> bool {
+    filters.iter().all(|(name, wanted)| {
+        let values: Vec<&str> = if let Some(key) = name.strip_prefix("tag:") {
+            tags.iter()
+                .filter(|(k, _)| k == key)
+                .map(|(_, v)| v.as_str())
+                .collect()
+        } else if name == "tag-key" {
+            tags.iter().map(|(k, _)| k.as_str()).collect()
+        } else {
+            attrs
+                .iter()
+                .filter(|(n, _)| n == name)
+                .map(|(_, v)| v.as_str())
+                .collect()
+        };
+        values.iter().any(|v| wanted.iter().any(|w| glob(w, v)))
+    })
+}
+
+/// EC2 filter values may use `*` and `?`.
+fn glob(pattern: &str, text: &str) -> bool {
+    fn go(p: &[char], t: &[char]) -> bool {
+        match (p.first(), t.first()) {
+            (None, None) => true,
+            (Some('*'), _) => go(&p[1..], t) || (!t.is_empty() && go(p, &t[1..])),
+            (Some('?'), Some(_)) => go(&p[1..], &t[1..]),
+            (Some(a), Some(b)) if a == b => go(&p[1..], &t[1..]),
+            _ => false,
+        }
+    }
+    let p: Vec<char> = pattern.chars().collect();
+    let t: Vec<char> = text.chars().collect();
+    go(&p, &t)
+}
+
+/// The ids a Describe asks for; each must exist.
+fn selected<'a, T>(
+    ids: &[&str],
+    all: &'a std::collections::BTreeMap<String, T>,
+    not_found: (&'static str, &str),
+) -> Result<Vec<&'a T>, Failure> {
+    if ids.is_empty() {
+        return Ok(all.values().collect());
+    }
+    ids.iter()
+        .map(|id| {
+            all.get(*id).ok_or_else(|| {
+                Failure::Ec2Input(
+                    not_found.0,
+                    format!("The {} ID '{id}' does not exist", not_found.1),
+                )
+            })
+        })
+        .collect()
+}
+
+fn write_vpc(x: &mut Xml, tag: &str, owner: &str, v: &Vpc) {
+    x.open(tag)
+        .leaf("vpcId", &v.id)
+        .leaf("ownerId", owner)
+        .leaf("state", "available")
+        .leaf("cidrBlock", &v.cidr)
+        .open("cidrBlockAssociationSet")
+        .open("item")
+        .leaf("cidrBlock", &v.cidr)
+        .leaf("associationId", &v.cidr_association)
+        .open("cidrBlockState")
+        .leaf("state", "associated")
+        .close("cidrBlockState")
+        .close("item")
+        .close("cidrBlockAssociationSet")
+        .leaf("dhcpOptionsId", "default")
+        .leaf("instanceTenancy", "default")
+        .leaf("isDefault", "false");
+    write_tags(x, &v.tags);
+    x.close(tag);
+}
+
+fn write_subnet(x: &mut Xml, tag: &str, state: &NetworkState, s: &Subnet) {
+    let available = s
+        .cidr
+        .split('/')
+        .nth(1)
+        .and_then(|l| l.parse::<u32>().ok())
+        .map_or(0, |len| (1u64 << (32 - len)).saturating_sub(5));
+    x.open(tag)
+        .leaf("subnetId", &s.id)
+        .leaf(
+            "subnetArn",
+            &format!(
+                "arn:aws:ec2:{}:{}:subnet/{}",
+                state.region, state.account, s.id
+            ),
+        )
+        .leaf("state", "available")
+        .leaf("vpcId", &s.vpc)
+        .leaf("cidrBlock", &s.cidr)
+        .leaf("availableIpAddressCount", &available.to_string())
+        .leaf("availabilityZone", &s.availability_zone)
+        .leaf("defaultForAz", "false")
+        .leaf("mapPublicIpOnLaunch", "false")
+        .leaf("ownerId", &state.account);
+    write_tags(x, &s.tags);
+    x.close(tag);
+}
+
+fn write_route_table(x: &mut Xml, tag: &str, owner: &str, t: &RouteTable) {
+    x.open(tag)
+        .leaf("routeTableId", &t.id)
+        .leaf("vpcId", &t.vpc)
+        .leaf("ownerId", owner)
+        .open("routeSet");
+    for r in &t.routes {
+        x.open("item")
+            .leaf_opt("destinationCidrBlock", r.destination_cidr.as_deref())
+            .leaf_opt(
+                "destinationPrefixListId",
+                r.destination_prefix_list.as_deref(),
+            )
+            .leaf("gatewayId", &r.target)
+            .leaf("state", "active")
+            .leaf("origin", &r.origin)
+            .close("item");
+    }
+    x.close("routeSet").open("associationSet");
+    if let Some(assoc) = &t.main_association {
+        x.open("item")
+            .leaf("routeTableAssociationId", assoc)
+            .leaf("routeTableId", &t.id)
+            .leaf("main", "true")
+            .open("associationState")
+            .leaf("state", "associated")
+            .close("associationState")
+            .close("item");
+    }
+    for (assoc, subnet) in &t.associations {
+        x.open("item")
+            .leaf("routeTableAssociationId", assoc)
+            .leaf("routeTableId", &t.id)
+            .leaf("subnetId", subnet)
+            .leaf("main", "false")
+            .open("associationState")
+            .leaf("state", "associated")
+            .close("associationState")
+            .close("item");
+    }
+    x.close("associationSet")
+        .open("propagatingVgwSet")
+        .close("propagatingVgwSet");
+    write_tags(x, &t.tags);
+    x.close(tag);
+}
+
+fn write_igw(x: &mut Xml, tag: &str, owner: &str, g: &InternetGateway) {
+    x.open(tag)
+        .leaf("internetGatewayId", &g.id)
+        .leaf("ownerId", owner)
+        .open("attachmentSet");
+    if let Some(vpc) = &g.vpc {
+        x.open("item")
+            .leaf("vpcId", vpc)
+            .leaf("state", "available")
+            .close("item");
+    }
+    x.close("attachmentSet");
+    write_tags(x, &g.tags);
+    x.close(tag);
+}
+
+fn write_security_group(x: &mut Xml, owner: &str, g: &SecurityGroup) {
+    x.open("item")
+        .leaf("ownerId", owner)
+        .leaf("groupId", &g.id)
+        .leaf("groupName", &g.name)
+        .leaf("groupDescription", &g.description)
+        .leaf("vpcId", &g.vpc)
+        // The default group admits its own members and lets everything out, as in AWS.
+        .open("ipPermissions")
+        .open("item")
+        .leaf("ipProtocol", "-1")
+        .open("groups")
+        .open("item")
+        .leaf("userId", owner)
+        .leaf("groupId", &g.id)
+        .close("item")
+        .close("groups")
+        .open("ipRanges")
+        .close("ipRanges")
+        .close("item")
+        .close("ipPermissions")
+        .open("ipPermissionsEgress")
+        .open("item")
+        .leaf("ipProtocol", "-1")
+        .open("ipRanges")
+        .open("item")
+        .leaf("cidrIp", "0.0.0.0/0")
+        .close("item")
+        .close("ipRanges")
+        .close("item")
+        .close("ipPermissionsEgress");
+    write_tags(x, &g.tags);
+    x.close("item");
+}
+
+fn write_endpoint(x: &mut Xml, tag: &str, owner: &str, e: &VpcEndpoint) {
+    x.open(tag)
+        .leaf("vpcEndpointId", &e.id)
+        .leaf("vpcEndpointType", &e.kind)
+        .leaf("vpcId", &e.vpc)
+        .leaf("serviceName", &e.service_name)
+        .leaf("state", "available")
+        .leaf("policyDocument", &e.policy)
+        .open("routeTableIdSet");
+    for t in &e.route_tables {
+        x.leaf("item", t);
+    }
+    x.close("routeTableIdSet")
+        .open("subnetIdSet")
+        .close("subnetIdSet")
+        .open("groupSet")
+        .close("groupSet")
+        .leaf("ipAddressType", "ipv4")
+        .leaf("privateDnsEnabled", "false")
+        .leaf("requesterManaged", "false")
+        .open("networkInterfaceIdSet")
+        .close("networkInterfaceIdSet")
+        .open("dnsEntrySet")
+        .close("dnsEntrySet")
+        .leaf("creationTimestamp", &timestamp(e.created))
+        .leaf("ownerId", owner);
+    write_tags(x, &e.tags);
+    x.close(tag);
+}
+
+/// Runs one EC2 action in the caller's account and the region it signed for; returns the
+/// response body's members (after `requestId`).
+pub fn ec2(
+    engine: &Engine,
+    guard: &Guard<'_>,
+    region: &str,
+    listener: Option<std::net::SocketAddr>,
+    action: &str,
+    params: &Params,
+) -> Result<String, Failure> {
+    let account = guard.principal().account.clone();
+    let arn = |kind: &str, id: &str| format!("arn:aws:ec2:{region}:{account}:{kind}/{id}");
+    let authorize = |resource: &str| -> Result<(), Failure> {
+        let ec2_action = format!("ec2:{action}");
+        guard
+            .check(&ec2_action, resource, &account, Keys::new())
+            .map_err(|failure| match failure {
+                // EC2 words its denial without the resource.
+                Failure::AccessDenied(msg) => {
+                    Failure::AccessDenied(msg.replace(&format!(" on resource: {resource}"), ""))
+                }
+                other => other,
+            })?;
+        if params.get("DryRun") == Some("true") {
+            return Err(Failure::DryRun);
+        }
+        Ok(())
+    };
+    let filters = params.filters();
+    let mut x = Xml::new();
+    let update = |f: &mut dyn FnMut(&mut NetworkState) -> cove_engine::Result<()>| {
+        engine.network_update(&account, region, |state| f(state))
+    };
+    match action {
+        "CreateVpc" => {
+            let cidr = required(params, "CidrBlock")?;
+            authorize(&arn("vpc", "*"))?;
+            let tags = params.tag_specification("vpc");
+            let vpc = engine.network_update(&account, region, |s| s.create_vpc(cidr, tags))?;
+            write_vpc(&mut x, "vpc", &account, &vpc);
+        }
+        "DescribeVpcs" => {
+            authorize("*")?;
+            let ids = params.indexed("VpcId");
+            engine.network_read(&account, region, |s| -> Result<(), Failure> {
+                x.open("vpcSet");
+                for v in selected(&ids, &s.vpcs, ("InvalidVpcID.NotFound", "vpc"))? {
+                    let attrs = [
+                        ("vpc-id", v.id.clone()),
+                        ("cidr", v.cidr.clone()),
+                        ("cidr-block", v.cidr.clone()),
+                        ("state", "available".into()),
+                        ("owner-id", account.clone()),
+                        ("is-default", "false".into()),
+                    ];
+                    if passes(&filters, &attrs, &v.tags) {
+                        write_vpc(&mut x, "item", &account, v);
+                    }
+                }
+                x.close("vpcSet");
+                Ok(())
+            })?;
+        }
+        "DeleteVpc" => {
+            let id = required(params, "VpcId")?;
+            authorize(&arn("vpc", id))?;
+            engine.network_update(&account, region, |s| s.delete_vpc(id))?;
+            x.leaf("return", "true");
+        }
+        "CreateSubnet" => {
+            let vpc = required(params, "VpcId")?;
+            let cidr = required(params, "CidrBlock")?;
+            authorize(&arn("subnet", "*"))?;
+            let zone = params.get("AvailabilityZone").unwrap_or("");
+            let tags = params.tag_specification("subnet");
+            let subnet = engine
+                .network_update(&account, region, |s| s.create_subnet(vpc, cidr, zone, tags))?;
+            engine.network_read(&account, region, |s| {
+                write_subnet(&mut x, "subnet", s, &subnet)
+            });
+        }
+        "DescribeSubnets" => {
+            authorize("*")?;
+            let ids = params.indexed("SubnetId");
+            engine.network_read(&account, region, |s| -> Result<(), Failure> {
+                x.open("subnetSet");
+                for sub in selected(&ids, &s.subnets, ("InvalidSubnetID.NotFound", "subnet"))? {
+                    let attrs = [
+                        ("subnet-id", sub.id.clone()),
+                        ("vpc-id", sub.vpc.clone()),
+                        ("cidr-block", sub.cidr.clone()),
+                        ("availability-zone", sub.availability_zone.clone()),
+                        ("state", "available".into()),
+                    ];
+                    if passes(&filters, &attrs, &sub.tags) {
+                        write_subnet(&mut x, "item", s, sub);
+                    }
+                }
+                x.close("subnetSet");
+                Ok(())
+            })?;
+        }
+        "DeleteSubnet" => {
+            let id = required(params, "SubnetId")?;
+            authorize(&arn("subnet", id))?;
+            engine.network_update(&account, region, |s| s.delete_subnet(id))?;
+            x.leaf("return", "true");
+        }
+        "CreateRouteTable" => {
+            let vpc = required(params, "VpcId")?;
+            authorize(&arn("route-table", "*"))?;
+            let tags = params.tag_specification("route-table");
+            let table =
+                engine.network_update(&account, region, |s| s.create_route_table(vpc, tags))?;
+            write_route_table(&mut x, "routeTable", &account, &table);
+        }
+        "DescribeRouteTables" => {
+            authorize("*")?;
+            let ids = params.indexed("RouteTableId");
+            engine.network_read(&account, region, |s| -> Result<(), Failure> {
+                x.open("routeTableSet");
+                for t in selected(
+                    &ids,
+                    &s.route_tables,
+                    ("InvalidRouteTableID.NotFound", "routeTable"),
+                )? {
+                    let mut attrs = vec![
+                        ("route-table-id", t.id.clone()),
+                        ("vpc-id", t.vpc.clone()),
+                        ("association.main", t.main.to_string()),
+                    ];
+                    for (assoc, subnet) in &t.associations {
+                        attrs.push(("association.subnet-id", subnet.clone()));
+                        attrs.push(("association.route-table-association-id", assoc.clone()));
+                    }
+                    for r in &t.routes {
+                        attrs.push(("route.gateway-id", r.target.clone()));
+                        if let Some(pl) = &r.destination_prefix_list {
+                            attrs.push(("route.destination-prefix-list-id", pl.clone()));
+                        }
+                    }
+                    if passes(&filters, &attrs, &t.tags) {
+                        write_route_table(&mut x, "item", &account, t);
+                    }
+                }
+                x.close("routeTableSet");
+                Ok(())
+            })?;
+        }
+        "DeleteRouteTable" => {
+            let id = required(params, "RouteTableId")?;
+            authorize(&arn("route-table", id))?;
+            engine.network_update(&account, region, |s| s.delete_route_table(id))?;
+            x.leaf("return", "true");
+        }
+        "AssociateRouteTable" => {
+            let table = required(params, "RouteTableId")?;
+            let subnet = required(params, "SubnetId")?;
+            authorize(&arn("route-table", table))?;
+            let assoc = engine
+                .network_update(&account, region, |s| s.associate_route_table(table, subnet))?;
+            x.leaf("associationId", &assoc)
+                .open("associationState")
+                .leaf("state", "associated")
+                .close("associationState");
+        }
+        "DisassociateRouteTable" => {
+            let assoc = required(params, "AssociationId")?;
+            authorize("*")?;
+            engine.network_update(&account, region, |s| s.disassociate_route_table(assoc))?;
+            x.leaf("return", "true");
+        }
+        "CreateRoute" | "DeleteRoute" => {
+            let table = required(params, "RouteTableId")?;
+            let cidr = required(params, "DestinationCidrBlock")?;
+            authorize(&arn("route-table", table))?;
+            if action == "CreateRoute" {
+                let Some(gateway) = params.get("GatewayId") else {
+                    return Err(Failure::Ec2Input(
+                        "InvalidParameterCombination",
+                        "Cove's route tables take routes to internet gateways (GatewayId igw-…); other targets are not supported".into(),
+                    ));
+                };
+                engine
+                    .network_update(&account, region, |s| s.create_route(table, cidr, gateway))?;
+            } else {
+                engine.network_update(&account, region, |s| s.delete_route(table, cidr))?;
+            }
+            x.leaf("return", "true");
+        }
+        "CreateInternetGateway" => {
+            authorize(&arn("internet-gateway", "*"))?;
+            let tags = params.tag_specification("internet-gateway");
+            let mut created = None;
+            update(&mut |s| {
+                created = Some(s.create_internet_gateway(tags.clone()));
+                Ok(())
+            })?;
+            if let Some(g) = created {
+                write_igw(&mut x, "internetGateway", &account, &g);
+            }
+        }
+        "AttachInternetGateway" => {
+            let igw = required(params, "InternetGatewayId")?;
+            let vpc = required(params, "VpcId")?;
+            authorize(&arn("internet-gateway", igw))?;
+            engine.network_update(&account, region, |s| s.attach_internet_gateway(igw, vpc))?;
+            x.leaf("return", "true");
+        }
+        "DescribeInternetGateways" => {
+            authorize("*")?;
+            let ids = params.indexed("InternetGatewayId");
+            engine.network_read(&account, region, |s| -> Result<(), Failure> {
+                x.open("internetGatewaySet");
+                for g in selected(
+                    &ids,
+                    &s.internet_gateways,
+                    ("InvalidInternetGatewayID.NotFound", "internetGateway"),
+                )? {
+                    let attrs = [
+                        ("internet-gateway-id", g.id.clone()),
+                        ("attachment.vpc-id", g.vpc.clone().unwrap_or_default()),
+                    ];
+                    if passes(&filters, &attrs, &g.tags) {
+                        write_igw(&mut x, "item", &account, g);
+                    }
+                }
+                x.close("internetGatewaySet");
+                Ok(())
+            })?;
+        }
+        "DescribeSecurityGroups" => {
+            authorize("*")?;
+            let ids = params.indexed("GroupId");
+            engine.network_read(&account, region, |s| -> Result<(), Failure> {
+                x.open("securityGroupInfo");
+                for g in selected(
+                    &ids,
+                    &s.security_groups,
+                    ("InvalidGroup.NotFound", "security group"),
+                )? {
+                    let attrs = [
+                        ("group-id", g.id.clone()),
+                        ("group-name", g.name.clone()),
+                        ("vpc-id", g.vpc.clone()),
+                    ];
+                    if passes(&filters, &attrs, &g.tags) {
+                        write_security_group(&mut x, &account, g);
+                    }
+                }
+                x.close("securityGroupInfo");
+                Ok(())
+            })?;
+        }
+        "DescribePrefixLists" => {
+            authorize("*")?;
+            let cidr =
+                listener.map_or_else(|| "127.0.0.1/32".to_string(), |a| format!("{}/32", a.ip()));
+            let id = dynamodb_prefix_list(region);
+            let name = dynamodb_service(region);
+            let attrs = [
+                ("prefix-list-id", id.clone()),
+                ("prefix-list-name", name.clone()),
+            ];
+            x.open("prefixListSet");
+            if passes(&filters, &attrs, &Vec::new()) {
+                x.open("item")
+                    .leaf("prefixListId", &id)
+                    .leaf("prefixListName", &name)
+                    .open("cidrSet")
+                    .leaf("item", &cidr)
+                    .close("cidrSet")
+                    .close("item");
+            }
+            x.close("prefixListSet");
+        }
+        "DescribeVpcEndpointServices" => {
+            authorize("*")?;
+            let name = dynamodb_service(region);
+            x.open("serviceNameSet")
+                .leaf("item", &name)
+                .close("serviceNameSet")
+                .open("serviceDetailSet")
+                .open("item")
+                .leaf("serviceName", &name)
+                .leaf(
+                    "serviceId",
+                    &format!("vpce-svc-{}", &dynamodb_prefix_list(region)[3..]),
+                )
+                .open("serviceType")
+                .open("item")
+                .leaf("serviceType", "Gateway")
+                .close("item")
+                .open("item")
+                .leaf("serviceType", "Interface")
+                .close("item")
+                .close("serviceType")
+                .open("availabilityZoneSet");
+            for zone in ["a", "b", "c"] {
+                x.leaf("item", &format!("{region}{zone}"));
+            }
+            x.close("availabilityZoneSet")
+                .leaf("owner", "amazon")
+                .open("baseEndpointDnsNameSet")
+                .leaf("item", &format!("dynamodb.{region}.vpce.amazonaws.com"))
+                .close("baseEndpointDnsNameSet")
+                .leaf("vpcEndpointPolicySupported", "true")
+                .leaf("acceptanceRequired", "false")
+                .leaf("managesVpcEndpoints", "false")
+                .open("supportedIpAddressTypes")
+                .leaf("item", "ipv4")
+                .close("supportedIpAddressTypes")
+                .close("item")
+                .close("serviceDetailSet");
+        }
+        "CreateVpcEndpoint" => {
+            let vpc = required(params, "VpcId")?;
+            let service = required(params, "ServiceName")?;
+            authorize(&arn("vpc-endpoint", "*"))?;
+            let kind = params.get("VpcEndpointType").unwrap_or("Gateway");
+            if kind != "Gateway" {
+                return Err(Failure::Ec2Input(
+                    "UnsupportedOperation",
+                    format!(
+                        "VpcEndpointType {kind} is not supported by Cove yet; Gateway endpoints are"
+                    ),
+                ));
+            }
+            let tables: Vec<String> = params
+                .indexed("RouteTableId")
+                .into_iter()
+                .map(str::to_string)
+                .collect();
+            let tags = params.tag_specification("vpc-endpoint");
+            let endpoint = engine.network_update(&account, region, |s| {
+                s.create_gateway_endpoint(vpc, service, &tables, params.get("PolicyDocument"), tags)
+            })?;
+            write_endpoint(&mut x, "vpcEndpoint", &account, &endpoint);
+        }
+        "DescribeVpcEndpoints" => {
+            authorize("*")?;
+            let ids = params.indexed("VpcEndpointId");
+            engine.network_read(&account, region, |s| -> Result<(), Failure> {
+                x.open("vpcEndpointSet");
+                for e in selected(
+                    &ids,
+                    &s.endpoints,
+                    ("InvalidVpcEndpointId.NotFound", "Vpc Endpoint"),
+                )? {
+                    let attrs = [
+                        ("vpc-endpoint-id", e.id.clone()),
+                        ("vpc-id", e.vpc.clone()),
+                        ("service-name", e.service_name.clone()),
+                        ("vpc-endpoint-type", e.kind.clone()),
+                        ("vpc-endpoint-state", "available".into()),
+                    ];
+                    if passes(&filters, &attrs, &e.tags) {
+                        write_endpoint(&mut x, "item", &account, e);
+                    }
+                }
+                x.close("vpcEndpointSet");
+                Ok(())
+            })?;
+        }
+        "ModifyVpcEndpoint" => {
+            let id = required(params, "VpcEndpointId")?;
+            authorize(&arn("vpc-endpoint", id))?;
+            let add: Vec<String> = params
+                .indexed("AddRouteTableId")
+                .into_iter()
+                .map(str::to_string)
+                .collect();
+            let remove: Vec<String> = params
+                .indexed("RemoveRouteTableId")
+                .into_iter()
+                .map(str::to_string)
+                .collect();
+            let reset = params.get("ResetPolicy") == Some("true");
+            engine.network_update(&account, region, |s| {
+                s.modify_endpoint(id, params.get("PolicyDocument"), reset, &add, &remove)
+            })?;
+            x.leaf("return", "true");
+        }
+        "DeleteVpcEndpoints" => {
+            let ids = params.indexed("VpcEndpointId");
+            if ids.is_empty() {
+                return Err(Failure::Ec2Input(
+                    "MissingParameter",
+                    "The request must contain the parameter VpcEndpointId".into(),
+                ));
+            }
+            authorize(&arn("vpc-endpoint", "*"))?;
+            x.open("unsuccessful");
+            for id in ids {
+                if let Err(err) = engine.network_update(&account, region, |s| s.delete_endpoint(id))
+                {
+                    let (code, message) = match &err {
+                        cove_engine::EngineError::Ec2(code, message) => (*code, message.clone()),
+                        other => ("InternalError", other.to_string()),
+                    };
+                    x.open("item")
+                        .open("error")
+                        .leaf("code", code)
+                        .leaf("message", &message)
+                        .close("error")
+                        .leaf("resourceId", id)
+                        .close("item");
+                }
+            }
+            x.close("unsuccessful");
+        }
+        _ => return Err(Failure::InvalidAction(action.to_string())),
+    }
+    Ok(x.finish())
+}

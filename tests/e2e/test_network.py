@@ -1,0 +1,272 @@
+"""Network isolation end to end: the walkthrough of scenarios/network-isolation-cli.md with
+the real AWS CLI, and reference scenarios A3, A5-A8 and A10, with the client's source address
+chosen by binding a 127.x address (a VPC 127.10.0.0/16 describes real address space on this
+machine). The CLI runs unchanged; only its sockets are bound to the chosen source.
+"""
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from conftest import REGION
+
+ACCOUNT = "000000000000"
+PUBLIC = "127.0.0.1"
+IN_X = "127.10.1.5"
+IN_Y = "127.20.1.5"
+NO_ROUTE = "127.10.2.5"
+
+# Runs the AWS CLI (awscli's own entry point) with every connection bound to a source address.
+CLI_FROM = """
+import sys
+import urllib3.connection as connection
+original = connection.HTTPConnection.__init__
+def bound(self, *args, **kwargs):
+    kwargs["source_address"] = (SOURCE, 0)
+    original(self, *args, **kwargs)
+connection.HTTPConnection.__init__ = bound
+from awscli.clidriver import main
+sys.exit(main())
+"""
+
+
+def aws(cove, env, *args, source=PUBLIC, check=True):
+    """The AWS CLI against Cove from `source`; returns (exit code, JSON or None, stderr)."""
+    code = CLI_FROM.replace("SOURCE", repr(source))
+    proc = subprocess.run(
+        [sys.executable, "-c", code, "--endpoint-url", cove.endpoint, "--output", "json", *args],
+        env=env, capture_output=True, text=True, timeout=60,
+    )
+    if check and proc.returncode != 0:
+        raise AssertionError(f"aws {' '.join(args)} from {source} failed: {proc.stderr}")
+    out = json.loads(proc.stdout) if proc.stdout.strip() else None
+    return proc.returncode, out, proc.stderr
+
+
+def denied(cove, env, source, *args):
+    code, _, err = aws(cove, env, *args, source=source, check=False)
+    assert code != 0, f"{args} from {source} was allowed"
+    return err.strip()
+
+
+def user_env(env, key):
+    out = dict(env)
+    out["AWS_ACCESS_KEY_ID"] = key["AccessKeyId"]
+    out["AWS_SECRET_ACCESS_KEY"] = key["SecretAccessKey"]
+    return out
+
+
+def new_user(cove, env, name, *policies):
+    aws(cove, env, "iam", "create-user", "--user-name", name)
+    for i, policy in enumerate(policies):
+        aws(cove, env, "iam", "put-user-policy", "--user-name", name, "--policy-name", f"p{i}",
+            "--policy-document", json.dumps(policy))
+    return aws(cove, env, "iam", "create-access-key", "--user-name", name)[1]["AccessKey"]
+
+
+def vpc_with_gateway(cove, env, cidr, subnet_cidr):
+    """A VPC with one subnet whose main route table routes DynamoDB to a gateway endpoint."""
+    vpc = aws(cove, env, "ec2", "create-vpc", "--cidr-block", cidr)[1]["Vpc"]["VpcId"]
+    aws(cove, env, "ec2", "create-subnet", "--vpc-id", vpc, "--cidr-block", subnet_cidr)
+    tables = aws(cove, env, "ec2", "describe-route-tables", "--filters", f"Name=vpc-id,Values={vpc}")[1]
+    main = tables["RouteTables"][0]["RouteTableId"]
+    endpoint = aws(
+        cove, env, "ec2", "create-vpc-endpoint", "--vpc-id", vpc,
+        "--service-name", f"com.amazonaws.{REGION}.dynamodb", "--route-table-ids", main,
+    )[1]["VpcEndpoint"]
+    return vpc, main, endpoint
+
+
+GET = ["dynamodb", "get-item", "--table-name", "BookCollection",
+       "--key", '{"Author": {"S": "Ann"}, "BookTitle": {"S": "Tides"}}']
+PUT = ["dynamodb", "put-item", "--table-name", "BookCollection",
+       "--item", '{"Author": {"S": "Bo"}, "BookTitle": {"S": "Ink"}}']
+
+
+@pytest.fixture
+def network(cove, aws_env):
+    aws(cove, aws_env, "dynamodb", "create-table", "--table-name", "BookCollection",
+        "--attribute-definitions", "AttributeName=Author,AttributeType=S", "AttributeName=BookTitle,AttributeType=S",
+        "--key-schema", "AttributeName=Author,KeyType=HASH", "AttributeName=BookTitle,KeyType=RANGE",
+        "--provisioned-throughput", "ReadCapacityUnits=5,WriteCapacityUnits=5")
+    aws(cove, aws_env, "dynamodb", "put-item", "--table-name", "BookCollection",
+        "--item", '{"Author": {"S": "Ann"}, "BookTitle": {"S": "Tides"}}')
+    x = vpc_with_gateway(cove, aws_env, "127.10.0.0/16", "127.10.1.0/24")
+    y = vpc_with_gateway(cove, aws_env, "127.20.0.0/16", "127.20.1.0/24")
+    return {"x": x, "y": y}
+
+
+def test_gateway_endpoint_is_created_as_aws_creates_it(cove, aws_env, network):
+    """Scenario A3: Gateway is the default type; available; the 2008-10-17 default policy."""
+    vpc, main, endpoint = network["x"]
+    assert endpoint["VpcEndpointType"] == "Gateway" and endpoint["State"] == "available"
+    assert endpoint["VpcEndpointId"].startswith("vpce-") and len(endpoint["VpcEndpointId"]) == 22
+    assert json.loads(endpoint["PolicyDocument"]) == {
+        "Version": "2008-10-17",
+        "Statement": [{"Effect": "Allow", "Principal": "*", "Action": "*", "Resource": "*"}],
+    }
+    assert endpoint["DnsEntries"] == [] and endpoint["RouteTableIds"] == [main]
+    routes = aws(cove, aws_env, "ec2", "describe-route-tables", "--route-table-ids", main)[1]["RouteTables"][0]["Routes"]
+    prefix_lists = aws(cove, aws_env, "ec2", "describe-prefix-lists")[1]["PrefixLists"]
+    dynamodb_pl = next(p for p in prefix_lists if p["PrefixListName"] == f"com.amazonaws.{REGION}.dynamodb")
+    assert {"DestinationPrefixListId": dynamodb_pl["PrefixListId"], "GatewayId": endpoint["VpcEndpointId"],
+            "Origin": "CreateRoute", "State": "active"} in routes
+    found = aws(cove, aws_env, "ec2", "describe-vpc-endpoints", "--filters", f"Name=vpc-id,Values={vpc}")[1]
+    assert [e["VpcEndpointId"] for e in found["VpcEndpoints"]] == [endpoint["VpcEndpointId"]]
+    services = aws(cove, aws_env, "ec2", "describe-vpc-endpoint-services")[1]
+    assert f"com.amazonaws.{REGION}.dynamodb" in services["ServiceNames"]
+    err = denied(cove, aws_env, PUBLIC, "ec2", "describe-vpcs", "--vpc-ids", "vpc-0123456789abcdef0")
+    assert "(InvalidVpcID.NotFound)" in err and "The vpc ID 'vpc-0123456789abcdef0' does not exist" in err
+    err = denied(cove, aws_env, PUBLIC, "ec2", "delete-vpc", "--vpc-id", vpc)
+    assert "(DependencyViolation)" in err
+
+
+def test_walkthrough_deny_unless_source_vpce(cove, aws_env, network, tmp_path):
+    """scenarios/network-isolation-cli.md and A5: the identity policy denies every DynamoDB
+    call that did not come through endpoint X."""
+    vpce_x = network["x"][2]["VpcEndpointId"]
+    policy = {
+        "Version": "2012-10-17",
+        "Statement": [{
+            "Sid": "Allow-DynamoDB-access-from-specific-endpoint", "Effect": "Deny", "Action": "dynamodb:*",
+            "Resource": f"arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/*",
+            "Condition": {"StringNotEquals": {"aws:sourceVpce": vpce_x}},
+        }],
+    }
+    (tmp_path / "policy.json").write_text(json.dumps(policy, indent=2))
+    aws(cove, aws_env, "iam", "create-policy", "--policy-name", "vpcepolicy",
+        "--policy-document", f"file://{tmp_path / 'policy.json'}")
+    key = new_user(cove, aws_env, "dynauser",
+                   {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "dynamodb:*", "Resource": "*"}]})
+    aws(cove, aws_env, "iam", "attach-user-policy", "--user-name", "dynauser",
+        "--policy-arn", f"arn:aws:iam::{ACCOUNT}:policy/vpcepolicy")
+    env = user_env(aws_env, key)
+    expected = (
+        "An error occurred (AccessDeniedException) when calling the GetItem operation: "
+        f"User: arn:aws:iam::{ACCOUNT}:user/dynauser is not authorized to perform: dynamodb:GetItem "
+        f"on resource: arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/BookCollection "
+        "with an explicit deny in an identity-based policy"
+    )
+    assert denied(cove, env, PUBLIC, *GET) == expected
+    _, out, _ = aws(cove, env, *GET, source=IN_X)
+    assert out["Item"]["BookTitle"] == {"S": "Tides"}
+    assert denied(cove, env, IN_Y, *GET) == expected
+
+
+def test_endpoint_policies_allow_and_deny(cove, aws_env, network):
+    """A6 and A7: the endpoint policy must allow too, and its explicit Deny wins."""
+    vpce_x = network["x"][2]["VpcEndpointId"]
+    key = new_user(cove, aws_env, "worker",
+                   {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "dynamodb:*", "Resource": "*"}]})
+    env = user_env(aws_env, key)
+    only_get = {"Statement": [{"Effect": "Allow", "Principal": "*", "Action": "dynamodb:GetItem", "Resource": "*"}]}
+    aws(cove, aws_env, "ec2", "modify-vpc-endpoint", "--vpc-endpoint-id", vpce_x,
+        "--policy-document", json.dumps(only_get))
+    aws(cove, env, *GET, source=IN_X)
+    assert denied(cove, env, IN_X, *PUT).endswith(
+        f"User: arn:aws:iam::{ACCOUNT}:user/worker is not authorized to perform: dynamodb:PutItem "
+        f"on resource: arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/BookCollection "
+        "because no VPC endpoint policy allows the dynamodb:PutItem action"
+    )
+    # The public path does not pass through the endpoint, so its policy does not apply.
+    aws(cove, env, *PUT, source=PUBLIC)
+    # Even the root user is held by an endpoint policy.
+    assert "because no VPC endpoint policy allows the dynamodb:PutItem action" in denied(cove, aws_env, IN_X, *PUT)
+    deny_table = {"Statement": [
+        {"Effect": "Allow", "Principal": "*", "Action": "*", "Resource": "*"},
+        {"Effect": "Deny", "Principal": "*", "Action": "dynamodb:*",
+         "Resource": f"arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/BookCollection"},
+    ]}
+    aws(cove, aws_env, "ec2", "modify-vpc-endpoint", "--vpc-endpoint-id", vpce_x,
+        "--policy-document", json.dumps(deny_table))
+    assert denied(cove, env, IN_X, *GET).endswith("with an explicit deny in a VPC endpoint policy")
+    aws(cove, aws_env, "ec2", "modify-vpc-endpoint", "--vpc-endpoint-id", vpce_x, "--reset-policy")
+    aws(cove, env, *GET, source=IN_X)
+    code, _, err = aws(cove, aws_env, "ec2", "modify-vpc-endpoint", "--vpc-endpoint-id", vpce_x,
+                       "--policy-document", '{"Statement": [{"Effect": "Allow"}]}', check=False)
+    assert code != 0 and "MalformedPolicyDocument" in err
+
+
+def test_source_ip_is_absent_through_an_endpoint(cove, aws_env, network):
+    """A8: through an endpoint there is no aws:SourceIp, so a Deny on NotIpAddress holds for
+    every endpoint caller. Per IAM's documented rule an absent key makes `...IfExists` true as
+    well (the reference's A8 expects the opposite; IAM's condition-operator page is followed
+    here). Exempting endpoint traffic takes a Null check on aws:SourceVpce."""
+    allow = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "dynamodb:*", "Resource": "*"}]}
+
+    def deny(condition):
+        return {"Version": "2012-10-17", "Statement": [{
+            "Effect": "Deny", "Action": "dynamodb:*", "Resource": "*", "Condition": condition}]}
+
+    ranges = ["203.0.113.0/24", "127.0.0.0/8"]
+    strict = deny({"NotIpAddress": {"aws:SourceIp": ranges}})
+    if_exists = deny({"NotIpAddressIfExists": {"aws:SourceIp": ranges}})
+    exempt = deny({"NotIpAddress": {"aws:SourceIp": ranges}, "Null": {"aws:SourceVpce": "true"}})
+    for name, policy, via_endpoint_allowed in [("strict", strict, False), ("ifexists", if_exists, False),
+                                                ("exempt", exempt, True)]:
+        env = user_env(aws_env, new_user(cove, aws_env, name, allow, policy))
+        aws(cove, env, *GET, source=PUBLIC)
+        if via_endpoint_allowed:
+            aws(cove, env, *GET, source=IN_X)
+        else:
+            assert denied(cove, env, IN_X, *GET).endswith("with an explicit deny in an identity-based policy")
+
+
+def test_describe_endpoints_is_authorized_only_through_an_endpoint(cove, aws_env, network):
+    """A10: on the public path DescribeEndpoints needs no permission; through an endpoint it
+    needs IAM's and the endpoint policy's."""
+    env = user_env(aws_env, new_user(cove, aws_env, "nobody"))
+    _, out, _ = aws(cove, env, "dynamodb", "describe-endpoints", source=PUBLIC)
+    assert out["Endpoints"][0]["CachePeriodInMinutes"] == 1440
+    assert "dynamodb:DescribeEndpoints" in denied(cove, env, IN_X, "dynamodb", "describe-endpoints")
+
+
+def test_sources_without_a_route_are_refused_and_headers_change_nothing(cove, aws_env, network):
+    vpc = network["x"][0]
+    subnet = aws(cove, aws_env, "ec2", "create-subnet", "--vpc-id", vpc, "--cidr-block", "127.10.2.0/24")[1]["Subnet"]
+    table = aws(cove, aws_env, "ec2", "create-route-table", "--vpc-id", vpc)[1]["RouteTable"]["RouteTableId"]
+    aws(cove, aws_env, "ec2", "associate-route-table", "--route-table-id", table, "--subnet-id", subnet["SubnetId"])
+    # That subnet's route table leads nowhere: the connection is refused, as in AWS no packet
+    # would arrive.
+    err = denied(cove, aws_env, NO_ROUTE, *GET)
+    assert "Could not connect" in err or "Connection was closed" in err or "reset" in err.lower(), err
+    # An internet gateway route opens the public path for it.
+    igw = aws(cove, aws_env, "ec2", "create-internet-gateway")[1]["InternetGateway"]["InternetGatewayId"]
+    aws(cove, aws_env, "ec2", "attach-internet-gateway", "--internet-gateway-id", igw, "--vpc-id", vpc)
+    aws(cove, aws_env, "ec2", "create-route", "--route-table-id", table, "--destination-cidr-block", "0.0.0.0/0",
+        "--gateway-id", igw)
+    aws(cove, aws_env, *GET, source=NO_ROUTE)
+    # Deleting the endpoint leaves subnet X without a route: refused.
+    aws(cove, aws_env, "ec2", "delete-vpc-endpoints", "--vpc-endpoint-ids", network["x"][2]["VpcEndpointId"])
+    denied(cove, aws_env, IN_X, *GET)
+
+
+def test_forged_headers_give_no_endpoint_identity(cove, aws_env, network):
+    """Network facts come from the connection: a public client naming the endpoint's address
+    in X-Forwarded-For, or an endpoint's DNS name in Host, is still on the public path."""
+    import boto3
+    from botocore.config import Config
+    from botocore.exceptions import ClientError
+
+    vpce_x = network["x"][2]["VpcEndpointId"]
+    key = new_user(cove, aws_env, "forger",
+                   {"Version": "2012-10-17", "Statement": [
+                       {"Effect": "Allow", "Action": "dynamodb:*", "Resource": "*",
+                        "Condition": {"StringEquals": {"aws:SourceVpce": vpce_x}}}]})
+    ddb = boto3.client("dynamodb", endpoint_url=cove.endpoint, region_name=REGION,
+                       aws_access_key_id=key["AccessKeyId"], aws_secret_access_key=key["SecretAccessKey"],
+                       config=Config(retries={"max_attempts": 1}))
+
+    def forge(request, **_):
+        request.headers["X-Forwarded-For"] = IN_X
+        request.headers["Forwarded"] = f"for={IN_X}"
+        request.headers["Host"] = f"{vpce_x}-abcd1234.dynamodb.{REGION}.vpce.amazonaws.com"
+
+    ddb.meta.events.register("before-sign.dynamodb.*", forge)
+    with pytest.raises(ClientError) as e:
+        ddb.get_item(TableName="BookCollection", Key={"Author": {"S": "Ann"}, "BookTitle": {"S": "Tides"}})
+    assert e.value.response["Error"]["Message"].endswith(
+        "because no identity-based policy allows the dynamodb:GetItem action"
+    )
