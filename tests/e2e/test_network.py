@@ -270,3 +270,36 @@ def test_forged_headers_give_no_endpoint_identity(cove, aws_env, network):
     assert e.value.response["Error"]["Message"].endswith(
         "because no identity-based policy allows the dynamodb:GetItem action"
     )
+
+
+def test_security_groups_and_their_rules(cove, aws_env, network):
+    vpc = network["x"][0]
+    group = aws(cove, aws_env, "ec2", "create-security-group", "--group-name", "onprem",
+                "--description", "on-premises clients", "--vpc-id", vpc)[1]["GroupId"]
+    assert group.startswith("sg-")
+    aws(cove, aws_env, "ec2", "authorize-security-group-ingress", "--group-id", group,
+        "--protocol", "tcp", "--port", "443", "--cidr", "192.0.2.0/24")
+    aws(cove, aws_env, "ec2", "authorize-security-group-ingress", "--group-id", group,
+        "--ip-permissions", "IpProtocol=tcp,FromPort=8000,ToPort=8010,IpRanges=[{CidrIp=127.30.0.0/16}]")
+    err = denied(cove, aws_env, PUBLIC, "ec2", "authorize-security-group-ingress", "--group-id", group,
+                 "--protocol", "tcp", "--port", "443", "--cidr", "192.0.2.0/24")
+    assert "(InvalidPermission.Duplicate)" in err
+    found = aws(cove, aws_env, "ec2", "describe-security-groups", "--group-ids", group)[1]["SecurityGroups"][0]
+    assert found["GroupName"] == "onprem" and found["VpcId"] == vpc
+    assert {(p["IpProtocol"], p.get("FromPort"), p.get("ToPort"), p["IpRanges"][0]["CidrIp"])
+            for p in found["IpPermissions"]} == {("tcp", 443, 443, "192.0.2.0/24"), ("tcp", 8000, 8010, "127.30.0.0/16")}
+    assert found["IpPermissionsEgress"][0]["IpRanges"] == [{"CidrIp": "0.0.0.0/0"}]
+    aws(cove, aws_env, "ec2", "revoke-security-group-ingress", "--group-id", group,
+        "--protocol", "tcp", "--port", "443", "--cidr", "192.0.2.0/24")
+    found = aws(cove, aws_env, "ec2", "describe-security-groups", "--group-ids", group)[1]["SecurityGroups"][0]
+    assert len(found["IpPermissions"]) == 1
+    err = denied(cove, aws_env, PUBLIC, "ec2", "revoke-security-group-ingress", "--group-id", group,
+                 "--protocol", "tcp", "--port", "443", "--cidr", "192.0.2.0/24")
+    assert "(InvalidPermission.NotFound)" in err
+    # Each VPC's default group admits its own members only.
+    default = aws(cove, aws_env, "ec2", "describe-security-groups", "--filters", f"Name=vpc-id,Values={vpc}",
+                  "Name=group-name,Values=default")[1]["SecurityGroups"][0]
+    assert default["IpPermissions"][0]["UserIdGroupPairs"][0]["GroupId"] == default["GroupId"]
+    assert "(CannotDelete)" in denied(cove, aws_env, PUBLIC, "ec2", "delete-security-group", "--group-id", default["GroupId"])
+    aws(cove, aws_env, "ec2", "delete-security-group", "--group-id", group)
+    assert "(InvalidGroup.NotFound)" in denied(cove, aws_env, PUBLIC, "ec2", "describe-security-groups", "--group-ids", group)

@@ -95,12 +95,49 @@ pub struct InternetGateway {
     pub tags: Tags,
 }
 
+/// One security group rule: a protocol (`-1` for all, `tcp`, `udp`, `icmp`), a port range
+/// and the sources (or, for egress, destinations) it admits.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Permission {
+    pub protocol: String,
+    pub from_port: Option<i32>,
+    pub to_port: Option<i32>,
+    #[serde(default)]
+    pub cidrs: Vec<String>,
+    /// Security groups whose members are admitted.
+    #[serde(default)]
+    pub groups: Vec<String>,
+}
+
+impl Permission {
+    /// Whether a TCP connection to `port` from `ip` (whose security groups are `groups`) is
+    /// admitted by this rule.
+    pub fn admits_tcp(&self, ip: IpAddr, port: u16, groups: &[String]) -> bool {
+        let protocol_ok = self.protocol == "-1" || self.protocol == "tcp" || self.protocol == "6";
+        let port_ok = self.protocol == "-1"
+            || match (self.from_port, self.to_port) {
+                (Some(from), Some(to)) => (from..=to).contains(&i32::from(port)),
+                _ => true,
+            };
+        let source_ok = self
+            .cidrs
+            .iter()
+            .any(|c| c.parse::<IpNet>().is_ok_and(|n| n.contains(&ip)))
+            || self.groups.iter().any(|g| groups.contains(g));
+        protocol_ok && port_ok && source_ok
+    }
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct SecurityGroup {
     pub id: String,
     pub vpc: String,
     pub name: String,
     pub description: String,
+    #[serde(default)]
+    pub ingress: Vec<Permission>,
+    #[serde(default)]
+    pub egress: Vec<Permission>,
     #[serde(default)]
     pub tags: Tags,
 }
@@ -251,6 +288,15 @@ impl NetworkState {
                 vpc: vpc.id.clone(),
                 name: "default".into(),
                 description: "default VPC security group".into(),
+                // As in AWS: members of the group reach each other; everything may leave.
+                ingress: vec![Permission {
+                    protocol: "-1".into(),
+                    from_port: None,
+                    to_port: None,
+                    cidrs: Vec::new(),
+                    groups: vec![vpc.default_security_group.clone()],
+                }],
+                egress: vec![all_outbound()],
                 tags: Vec::new(),
             },
         );
@@ -650,6 +696,184 @@ impl NetworkState {
                     .and_then(|v| self.route_tables.get(&v.main_route_table))
             })
     }
+}
+
+fn all_outbound() -> Permission {
+    Permission {
+        protocol: "-1".into(),
+        from_port: None,
+        to_port: None,
+        cidrs: vec!["0.0.0.0/0".into()],
+        groups: Vec::new(),
+    }
+}
+
+impl NetworkState {
+    pub fn security_group(&self, id: &str) -> Result<&SecurityGroup> {
+        self.security_groups.get(id).ok_or_else(|| {
+            ec2_error(
+                "InvalidGroup.NotFound",
+                format!("The security group '{id}' does not exist"),
+            )
+        })
+    }
+
+    /// CreateSecurityGroup: a new group with EC2's default egress rule and no ingress.
+    pub fn create_security_group(
+        &mut self,
+        vpc: &str,
+        name: &str,
+        description: &str,
+        tags: Tags,
+    ) -> Result<SecurityGroup> {
+        self.vpc(vpc)?;
+        if name.to_ascii_lowercase().starts_with("sg-") {
+            return Err(ec2_error(
+                "InvalidParameterValue",
+                "Group names may not be in the format sg-*".to_string(),
+            ));
+        }
+        if self
+            .security_groups
+            .values()
+            .any(|g| g.vpc == vpc && g.name == name)
+        {
+            return Err(ec2_error(
+                "InvalidGroup.Duplicate",
+                format!("The security group '{name}' already exists for VPC '{vpc}'"),
+            ));
+        }
+        let group = SecurityGroup {
+            id: new_id("sg"),
+            vpc: vpc.to_string(),
+            name: name.to_string(),
+            description: description.to_string(),
+            ingress: Vec::new(),
+            egress: vec![all_outbound()],
+            tags,
+        };
+        self.security_groups.insert(group.id.clone(), group.clone());
+        Ok(group)
+    }
+
+    pub fn delete_security_group(&mut self, id: &str) -> Result<()> {
+        let group = self.security_group(id)?;
+        if group.name == "default" {
+            return Err(ec2_error(
+                "CannotDelete",
+                format!(
+                    "the specified group: \"{id}\" name: \"default\" cannot be deleted by a user"
+                ),
+            ));
+        }
+        let referenced = self.security_groups.values().any(|g| {
+            g.id != id
+                && g.ingress
+                    .iter()
+                    .chain(&g.egress)
+                    .any(|p| p.groups.iter().any(|r| r == id))
+        });
+        if referenced {
+            return Err(ec2_error(
+                "DependencyViolation",
+                format!("resource {id} has a dependent object"),
+            ));
+        }
+        self.security_groups.remove(id);
+        Ok(())
+    }
+
+    /// Authorize/RevokeSecurityGroupIngress/Egress.
+    pub fn change_rules(
+        &mut self,
+        id: &str,
+        ingress: bool,
+        authorize: bool,
+        permissions: Vec<Permission>,
+    ) -> Result<()> {
+        self.security_group(id)?;
+        for p in &permissions {
+            for g in &p.groups {
+                self.security_group(g)?;
+            }
+            for c in &p.cidrs {
+                parse_cidr(c)?;
+            }
+        }
+        let group = self.security_groups.get_mut(id).expect("checked");
+        let rules = if ingress {
+            &mut group.ingress
+        } else {
+            &mut group.egress
+        };
+        for p in permissions {
+            // Rules are compared one source at a time, as EC2 reports duplicates.
+            for single in split_sources(&p) {
+                let present = rules.iter().any(|r| split_sources(r).contains(&single));
+                match (authorize, present) {
+                    (true, true) => {
+                        return Err(ec2_error(
+                            "InvalidPermission.Duplicate",
+                            format!(
+                                "the specified rule \"peer: {}, {}, ALLOW\" already exists",
+                                single
+                                    .cidrs
+                                    .first()
+                                    .or(single.groups.first())
+                                    .cloned()
+                                    .unwrap_or_default(),
+                                describe_ports(&single)
+                            ),
+                        ));
+                    }
+                    (true, false) => rules.push(single),
+                    (false, true) => {
+                        for r in rules.iter_mut() {
+                            let same_shape = r.protocol == single.protocol
+                                && r.from_port == single.from_port
+                                && r.to_port == single.to_port;
+                            if same_shape {
+                                r.cidrs.retain(|c| !single.cidrs.contains(c));
+                                r.groups.retain(|g| !single.groups.contains(g));
+                            }
+                        }
+                        rules.retain(|r| !r.cidrs.is_empty() || !r.groups.is_empty());
+                    }
+                    (false, false) => {
+                        return Err(ec2_error(
+                            "InvalidPermission.NotFound",
+                            "The specified rule does not exist in this security group.".to_string(),
+                        ));
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+fn describe_ports(p: &Permission) -> String {
+    match (p.protocol.as_str(), p.from_port, p.to_port) {
+        ("-1", _, _) => "ALL".into(),
+        (proto, Some(from), Some(to)) => format!("{} {from}-{to}", proto.to_uppercase()),
+        (proto, _, _) => proto.to_uppercase(),
+    }
+}
+
+/// A rule as one rule per source.
+fn split_sources(p: &Permission) -> Vec<Permission> {
+    let one = |cidrs: Vec<String>, groups: Vec<String>| Permission {
+        protocol: p.protocol.clone(),
+        from_port: p.from_port,
+        to_port: p.to_port,
+        cidrs,
+        groups,
+    };
+    p.cidrs
+        .iter()
+        .map(|c| one(vec![c.clone()], Vec::new()))
+        .chain(p.groups.iter().map(|g| one(Vec::new(), vec![g.clone()])))
+        .collect()
 }
 
 /// EC2's checks of an endpoint policy: size and grammar.

@@ -5,8 +5,8 @@
 
 use cove_engine::Engine;
 use cove_engine::network::{
-    InternetGateway, NetworkState, RouteTable, SecurityGroup, Subnet, Tags, Vpc, VpcEndpoint,
-    dynamodb_prefix_list, dynamodb_service,
+    InternetGateway, NetworkState, Permission, RouteTable, SecurityGroup, Subnet, Tags, Vpc,
+    VpcEndpoint, dynamodb_prefix_list, dynamodb_service,
 };
 use cove_query::{Params, Xml};
 
@@ -211,39 +211,108 @@ fn write_igw(x: &mut Xml, tag: &str, owner: &str, g: &InternetGateway) {
     x.close(tag);
 }
 
+fn write_permissions(x: &mut Xml, tag: &str, owner: &str, rules: &[Permission]) {
+    x.open(tag);
+    for r in rules {
+        x.open("item").leaf("ipProtocol", &r.protocol);
+        if let Some(from) = r.from_port {
+            x.leaf("fromPort", &from.to_string());
+        }
+        if let Some(to) = r.to_port {
+            x.leaf("toPort", &to.to_string());
+        }
+        x.open("groups");
+        for g in &r.groups {
+            x.open("item")
+                .leaf("userId", owner)
+                .leaf("groupId", g)
+                .close("item");
+        }
+        x.close("groups").open("ipRanges");
+        for c in &r.cidrs {
+            x.open("item").leaf("cidrIp", c).close("item");
+        }
+        x.close("ipRanges")
+            .open("ipv6Ranges")
+            .close("ipv6Ranges")
+            .open("prefixListIds")
+            .close("prefixListIds")
+            .close("item");
+    }
+    x.close(tag);
+}
+
 fn write_security_group(x: &mut Xml, owner: &str, g: &SecurityGroup) {
     x.open("item")
         .leaf("ownerId", owner)
         .leaf("groupId", &g.id)
         .leaf("groupName", &g.name)
         .leaf("groupDescription", &g.description)
-        .leaf("vpcId", &g.vpc)
-        // The default group admits its own members and lets everything out, as in AWS.
-        .open("ipPermissions")
-        .open("item")
-        .leaf("ipProtocol", "-1")
-        .open("groups")
-        .open("item")
-        .leaf("userId", owner)
-        .leaf("groupId", &g.id)
-        .close("item")
-        .close("groups")
-        .open("ipRanges")
-        .close("ipRanges")
-        .close("item")
-        .close("ipPermissions")
-        .open("ipPermissionsEgress")
-        .open("item")
-        .leaf("ipProtocol", "-1")
-        .open("ipRanges")
-        .open("item")
-        .leaf("cidrIp", "0.0.0.0/0")
-        .close("item")
-        .close("ipRanges")
-        .close("item")
-        .close("ipPermissionsEgress");
+        .leaf("vpcId", &g.vpc);
+    write_permissions(x, "ipPermissions", owner, &g.ingress);
+    write_permissions(x, "ipPermissionsEgress", owner, &g.egress);
     write_tags(x, &g.tags);
     x.close("item");
+}
+
+/// The rules of an Authorize/Revoke call: `IpPermissions.N.…`, or the older top-level
+/// `IpProtocol`/`FromPort`/`ToPort`/`CidrIp` members.
+fn permissions(params: &Params) -> Result<Vec<Permission>, Failure> {
+    let port = |name: &str| -> Result<Option<i32>, Failure> {
+        params
+            .get(name)
+            .map(|v| {
+                v.parse::<i32>().map_err(|_| {
+                    Failure::Ec2Input(
+                        "InvalidParameterValue",
+                        format!("Invalid value '{v}' for {name}"),
+                    )
+                })
+            })
+            .transpose()
+    };
+    let mut out = Vec::new();
+    for n in 1..=100 {
+        let prefix = format!("IpPermissions.{n}");
+        let Some(protocol) = params.get(&format!("{prefix}.IpProtocol")) else {
+            break;
+        };
+        out.push(Permission {
+            protocol: protocol.to_ascii_lowercase(),
+            from_port: port(&format!("{prefix}.FromPort"))?,
+            to_port: port(&format!("{prefix}.ToPort"))?,
+            cidrs: (1..=100)
+                .map_while(|m| params.get(&format!("{prefix}.IpRanges.{m}.CidrIp")))
+                .map(str::to_string)
+                .collect(),
+            groups: (1..=100)
+                .map_while(|m| params.get(&format!("{prefix}.Groups.{m}.GroupId")))
+                .map(str::to_string)
+                .collect(),
+        });
+    }
+    if out.is_empty()
+        && let Some(protocol) = params.get("IpProtocol")
+    {
+        out.push(Permission {
+            protocol: protocol.to_ascii_lowercase(),
+            from_port: port("FromPort")?,
+            to_port: port("ToPort")?,
+            cidrs: params
+                .get("CidrIp")
+                .map(str::to_string)
+                .into_iter()
+                .collect(),
+            groups: Vec::new(),
+        });
+    }
+    if out.is_empty() {
+        return Err(Failure::Ec2Input(
+            "MissingParameter",
+            "The request must contain the parameter ipPermissions".into(),
+        ));
+    }
+    Ok(out)
 }
 
 fn write_endpoint(x: &mut Xml, tag: &str, owner: &str, e: &VpcEndpoint) {
@@ -529,6 +598,43 @@ pub fn ec2(
                 x.close("securityGroupInfo");
                 Ok(())
             })?;
+        }
+        "CreateSecurityGroup" => {
+            let name = required(params, "GroupName")?;
+            let description = required(params, "GroupDescription")?;
+            let Some(vpc) = params.get("VpcId") else {
+                return Err(Failure::Ec2Input(
+                    "VPCIdNotSpecified",
+                    "No default VPC for this user".into(),
+                ));
+            };
+            authorize(&arn("security-group", "*"))?;
+            let tags = params.tag_specification("security-group");
+            let group = engine.network_update(&account, region, |s| {
+                s.create_security_group(vpc, name, description, tags)
+            })?;
+            x.leaf("return", "true").leaf("groupId", &group.id);
+            write_tags(&mut x, &group.tags);
+        }
+        "DeleteSecurityGroup" => {
+            let id = required(params, "GroupId")?;
+            authorize(&arn("security-group", id))?;
+            engine.network_update(&account, region, |s| s.delete_security_group(id))?;
+            x.leaf("return", "true");
+        }
+        "AuthorizeSecurityGroupIngress"
+        | "AuthorizeSecurityGroupEgress"
+        | "RevokeSecurityGroupIngress"
+        | "RevokeSecurityGroupEgress" => {
+            let id = required(params, "GroupId")?;
+            authorize(&arn("security-group", id))?;
+            let rules = permissions(params)?;
+            let ingress = action.ends_with("Ingress");
+            let grant = action.starts_with("Authorize");
+            engine.network_update(&account, region, |s| {
+                s.change_rules(id, ingress, grant, rules)
+            })?;
+            x.leaf("return", "true");
         }
         "DescribePrefixLists" => {
             authorize("*")?;
