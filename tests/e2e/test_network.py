@@ -32,11 +32,13 @@ sys.exit(main())
 """
 
 
-def aws(cove, env, *args, source=PUBLIC, check=True):
+def aws(cove, env, *args, source=PUBLIC, check=True, endpoint=None):
     """The AWS CLI against Cove from `source`; returns (exit code, JSON or None, stderr)."""
     code = CLI_FROM.replace("SOURCE", repr(source))
+    # Refused connections are expected here; retrying them only costs time.
+    env = {**env, "AWS_MAX_ATTEMPTS": "1", "AWS_RETRY_MODE": "legacy"}
     proc = subprocess.run(
-        [sys.executable, "-c", code, "--endpoint-url", cove.endpoint, "--output", "json", *args],
+        [sys.executable, "-c", code, "--endpoint-url", endpoint or cove.endpoint, "--output", "json", *args],
         env=env, capture_output=True, text=True, timeout=60,
     )
     if check and proc.returncode != 0:
@@ -303,3 +305,79 @@ def test_security_groups_and_their_rules(cove, aws_env, network):
     assert "(CannotDelete)" in denied(cove, aws_env, PUBLIC, "ec2", "delete-security-group", "--group-id", default["GroupId"])
     aws(cove, aws_env, "ec2", "delete-security-group", "--group-id", group)
     assert "(InvalidGroup.NotFound)" in denied(cove, aws_env, PUBLIC, "ec2", "describe-security-groups", "--group-ids", group)
+
+
+def test_interface_endpoint_listens_on_its_subnets_behind_its_security_groups(tmp_path, aws_env):
+    """Interface endpoints are listeners: one address per subnet, guarded by the endpoint's
+    security groups at accept; requests through them carry aws:SourceVpce."""
+    import socket
+    import time
+
+    from conftest import Cove
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    cove = Cove(tmp_path / "data", extra_args=["--endpoint-port", str(port)])
+    try:
+        aws(cove, aws_env, "dynamodb", "create-table", "--table-name", "plays",
+            "--attribute-definitions", "AttributeName=pk,AttributeType=S", "AttributeName=sk,AttributeType=S",
+            "--key-schema", "AttributeName=pk,KeyType=HASH", "AttributeName=sk,KeyType=RANGE",
+            "--billing-mode", "PAY_PER_REQUEST")
+        item = {"pk": {"S": "64.0"}, "sk": {"S": "2014-01-02T09:44:24Z"}, "data": {"S": "208356596"}, "type": {"S": "sample"}}
+        aws(cove, aws_env, "dynamodb", "put-item", "--table-name", "plays", "--item", json.dumps(item))
+        vpc = aws(cove, aws_env, "ec2", "create-vpc", "--cidr-block", "127.50.0.0/16")[1]["Vpc"]["VpcId"]
+        subnets = [
+            aws(cove, aws_env, "ec2", "create-subnet", "--vpc-id", vpc, "--cidr-block", cidr,
+                "--availability-zone", zone)[1]["Subnet"]["SubnetId"]
+            for cidr, zone in [("127.50.1.0/24", f"{REGION}a"), ("127.50.2.0/24", f"{REGION}b")]
+        ]
+        group = aws(cove, aws_env, "ec2", "create-security-group", "--group-name", "onprem",
+                    "--description", "on-premises", "--vpc-id", vpc)[1]["GroupId"]
+        aws(cove, aws_env, "ec2", "authorize-security-group-ingress", "--group-id", group,
+            "--protocol", "tcp", "--port", str(port), "--cidr", "127.60.0.0/16")
+        endpoint = aws(cove, aws_env, "ec2", "create-vpc-endpoint", "--vpc-endpoint-type", "Interface",
+                       "--vpc-id", vpc, "--service-name", f"com.amazonaws.{REGION}.dynamodb",
+                       "--subnet-ids", *subnets, "--security-group-ids", group)[1]["VpcEndpoint"]
+        vpce = endpoint["VpcEndpointId"]
+        assert endpoint["VpcEndpointType"] == "Interface" and sorted(endpoint["SubnetIds"]) == sorted(subnets)
+        assert len(endpoint["NetworkInterfaceIds"]) == 2 and endpoint["Groups"] == [{"GroupId": group}]
+        names = [d["DnsName"] for d in endpoint["DnsEntries"]]
+        assert len(names) == 3 and names[0].startswith(f"{vpce}-") and names[0].endswith(f".dynamodb.{REGION}.vpce.amazonaws.com")
+        assert names[1].endswith(f"-{REGION}a.dynamodb.{REGION}.vpce.amazonaws.com")
+        assert endpoint["PolicyDocument"] == (
+            '{\n  "Statement": [\n    {\n      "Action": "*", \n      "Effect": "Allow", \n'
+            '      "Principal": "*", \n      "Resource": "*"\n    }\n  ]\n}'
+        )
+        key = new_user(cove, aws_env, "onprem", {"Version": "2012-10-17", "Statement": [{
+            "Effect": "Allow", "Action": "dynamodb:GetItem", "Resource": "*",
+            "Condition": {"StringEquals": {"aws:SourceVpce": vpce}}}]})
+        env = user_env(aws_env, key)
+        get = ["dynamodb", "get-item", "--table-name", "plays",
+               "--key", '{"pk": {"S": "64.0"}, "sk": {"S": "2014-01-02T09:44:24Z"}}']
+        # Each network interface takes the first address after the four AWS reserves.
+        via = [f"http://127.50.1.4:{port}", f"http://127.50.2.4:{port}"]
+        deadline = time.time() + 5
+        while True:
+            code, out, err = aws(cove, env, *get, source="127.60.0.9", endpoint=via[0], check=False)
+            if code == 0 or time.time() > deadline:
+                break
+            time.sleep(0.2)
+        assert code == 0, err
+        assert out["Item"] == item
+        assert aws(cove, env, *get, source="127.60.0.9", endpoint=via[1])[1]["Item"] == item
+        # The regional listener is not the endpoint: the condition fails there.
+        assert "AccessDeniedException" in denied(cove, env, PUBLIC, *get)
+        # A source the security group does not admit is refused at connection.
+        code, _, err = aws(cove, env, *get, source=PUBLIC, endpoint=via[0], check=False)
+        assert code != 0 and "AccessDenied" not in err
+        # The endpoint serves DynamoDB only.
+        code, _, err = aws(cove, env, "sts", "get-caller-identity", source="127.60.0.9", endpoint=via[0], check=False)
+        assert code != 0
+        # A deleted endpoint stops accepting connections.
+        aws(cove, aws_env, "ec2", "delete-vpc-endpoints", "--vpc-endpoint-ids", vpce)
+        time.sleep(0.5)
+        with pytest.raises(OSError):
+            socket.create_connection(("127.50.1.4", port), timeout=2).close()
+    finally:
+        cove.stop()

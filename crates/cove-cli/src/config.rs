@@ -24,7 +24,7 @@ pub struct ServeArgs {
     #[arg(long, env = "COVE_DATA_DIR")]
     pub data_dir: Option<PathBuf>,
     /// A TOML file with any of: listen, data_dir, tls_cert, tls_key, account_id, region, dev,
-    /// item_collection_limit_bytes, read_timeout_secs, audit_log.
+    /// item_collection_limit_bytes, read_timeout_secs, audit_log, endpoint_port.
     #[arg(long, env = "COVE_CONFIG")]
     pub config: Option<PathBuf>,
     /// PEM certificate chain; serves HTTPS together with --tls-key.
@@ -54,6 +54,10 @@ pub struct ServeArgs {
     /// Append one JSON line per authorization decision to this file [default: no audit log].
     #[arg(long, env = "COVE_AUDIT_LOG")]
     pub audit_log: Option<PathBuf>,
+    /// The port interface VPC endpoints listen on at each of their addresses [default: 443,
+    /// as AWS].
+    #[arg(long, env = "COVE_ENDPOINT_PORT")]
+    pub endpoint_port: Option<u16>,
 }
 
 #[derive(Deserialize, Default, Debug)]
@@ -69,6 +73,7 @@ struct FileSettings {
     item_collection_limit_bytes: Option<u64>,
     read_timeout_secs: Option<u64>,
     audit_log: Option<PathBuf>,
+    endpoint_port: Option<u16>,
 }
 
 /// Resolved settings.
@@ -84,6 +89,7 @@ pub struct Settings {
     pub item_collection_limit_bytes: u64,
     pub read_timeout_secs: u64,
     pub audit_log: Option<PathBuf>,
+    pub endpoint_port: u16,
 }
 
 impl Settings {
@@ -150,6 +156,7 @@ impl Settings {
                 .unwrap_or(60)
                 .max(1),
             audit_log: args.audit_log.or(file.audit_log),
+            endpoint_port: args.endpoint_port.or(file.endpoint_port).unwrap_or(443),
         })
     }
 

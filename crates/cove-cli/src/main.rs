@@ -221,6 +221,7 @@ fn serve(settings: Settings) -> Result<()> {
                 shutdown_grace: Duration::from_secs(10),
                 read_timeout: Duration::from_secs(settings.read_timeout_secs),
                 audit_log: settings.audit_log.clone(),
+                endpoint_port: settings.endpoint_port,
             },
             Arc::clone(&engine),
         )

@@ -142,19 +142,61 @@ pub struct SecurityGroup {
     pub tags: Tags,
 }
 
+/// An interface endpoint's network interface: a private address in one subnet.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct NetworkInterface {
+    pub id: String,
+    pub subnet: String,
+    pub ip: String,
+    pub availability_zone: String,
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct VpcEndpoint {
     pub id: String,
     pub vpc: String,
     pub service_name: String,
-    /// `Gateway` (Interface endpoints come with their listeners).
+    /// `Gateway` or `Interface`.
     pub kind: String,
     pub route_tables: Vec<String>,
     pub policy: String,
     pub created: i64,
     #[serde(default)]
     pub tags: Tags,
+    /// Interface endpoints: one network interface per subnet.
+    #[serde(default)]
+    pub interfaces: Vec<NetworkInterface>,
+    #[serde(default)]
+    pub security_groups: Vec<String>,
+    /// The 8-character part of the endpoint's DNS names.
+    #[serde(default)]
+    pub dns_suffix: String,
 }
+
+impl VpcEndpoint {
+    /// The endpoint's DNS names with the zone each serves (`None` for the regional name),
+    /// as `vpce-<id>-<8 alnum>[-<az>].dynamodb.<region>.vpce.amazonaws.com`.
+    pub fn dns_names(&self, region: &str) -> Vec<(String, Option<String>)> {
+        if self.kind != "Interface" {
+            return Vec::new();
+        }
+        let base = format!("{}-{}", self.id, self.dns_suffix);
+        let mut names = vec![(format!("{base}.dynamodb.{region}.vpce.amazonaws.com"), None)];
+        for eni in &self.interfaces {
+            names.push((
+                format!(
+                    "{base}-{}.dynamodb.{region}.vpce.amazonaws.com",
+                    eni.availability_zone
+                ),
+                Some(eni.availability_zone.clone()),
+            ));
+        }
+        names
+    }
+}
+
+/// The policy EC2 gives an interface endpoint created without one, byte for byte.
+pub const DEFAULT_INTERFACE_POLICY: &str = "{\n  \"Statement\": [\n    {\n      \"Action\": \"*\", \n      \"Effect\": \"Allow\", \n      \"Principal\": \"*\", \n      \"Resource\": \"*\"\n    }\n  ]\n}";
 
 /// Everything EC2 holds for one account in one region.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
@@ -378,6 +420,16 @@ impl NetworkState {
 
     pub fn delete_subnet(&mut self, id: &str) -> Result<()> {
         self.subnet(id)?;
+        if self
+            .endpoints
+            .values()
+            .any(|e| e.interfaces.iter().any(|i| i.subnet == id))
+        {
+            return Err(ec2_error(
+                "DependencyViolation",
+                format!("The subnet '{id}' has dependencies and cannot be deleted."),
+            ));
+        }
         for table in self.route_tables.values_mut() {
             table.associations.retain(|(_, s)| s != id);
         }
@@ -604,12 +656,129 @@ impl NetworkState {
             policy,
             created: now(),
             tags,
+            interfaces: Vec::new(),
+            security_groups: Vec::new(),
+            dns_suffix: String::new(),
         };
         self.endpoints.insert(endpoint.id.clone(), endpoint.clone());
         for table in route_tables {
             self.add_endpoint_route(&endpoint.id, table);
         }
         Ok(self.endpoints[&endpoint.id].clone())
+    }
+
+    /// CreateVpcEndpoint (Interface): one network interface per subnet (one subnet per
+    /// availability zone), each with the first free address of its subnet after the four
+    /// AWS reserves, guarded by the security groups (the VPC's default group if none).
+    pub fn create_interface_endpoint(
+        &mut self,
+        vpc: &str,
+        service: &str,
+        subnets: &[String],
+        groups: &[String],
+        policy: Option<&str>,
+        tags: Tags,
+    ) -> Result<VpcEndpoint> {
+        let default_group = self.vpc(vpc)?.default_security_group.clone();
+        if service != dynamodb_service(&self.region) {
+            return Err(ec2_error(
+                "InvalidServiceName",
+                format!("The Vpc Endpoint Service '{service}' does not exist"),
+            ));
+        }
+        if subnets.is_empty() {
+            return Err(ec2_error(
+                "InvalidParameter",
+                "At least one subnet must be specified for an Interface endpoint".to_string(),
+            ));
+        }
+        let policy = match policy {
+            Some(p) => {
+                check_endpoint_policy(p)?;
+                p.to_string()
+            }
+            None => DEFAULT_INTERFACE_POLICY.to_string(),
+        };
+        let groups: Vec<String> = if groups.is_empty() {
+            vec![default_group]
+        } else {
+            groups.to_vec()
+        };
+        for g in &groups {
+            if self.security_group(g)?.vpc != vpc {
+                return Err(ec2_error(
+                    "InvalidParameter",
+                    format!("Security group {g} does not belong to vpc {vpc}"),
+                ));
+            }
+        }
+        let mut interfaces: Vec<NetworkInterface> = Vec::new();
+        for id in subnets {
+            let subnet = self.subnet(id)?.clone();
+            if subnet.vpc != vpc {
+                return Err(ec2_error(
+                    "InvalidParameter",
+                    format!("Subnet {id} does not belong to vpc {vpc}"),
+                ));
+            }
+            if interfaces
+                .iter()
+                .any(|i| i.availability_zone == subnet.availability_zone)
+            {
+                return Err(ec2_error(
+                    "DuplicateSubnetsInSameZone",
+                    format!(
+                        "Found another VPC endpoint subnet in the availability zone of {id}. VPC endpoint subnets should be in different availability zones supported by the VPC endpoint service."
+                    ),
+                ));
+            }
+            let ip = self.free_address(&subnet)?;
+            interfaces.push(NetworkInterface {
+                id: new_id("eni"),
+                subnet: id.clone(),
+                ip,
+                availability_zone: subnet.availability_zone.clone(),
+            });
+        }
+        let endpoint = VpcEndpoint {
+            id: new_id("vpce"),
+            vpc: vpc.to_string(),
+            service_name: service.to_string(),
+            kind: "Interface".into(),
+            route_tables: Vec::new(),
+            policy,
+            created: now(),
+            tags,
+            interfaces,
+            security_groups: groups,
+            dns_suffix: random_string(b"abcdefghijklmnopqrstuvwxyz0123456789", 8),
+        };
+        self.endpoints.insert(endpoint.id.clone(), endpoint.clone());
+        Ok(endpoint)
+    }
+
+    /// The first address of a subnet no network interface holds, skipping the network
+    /// address and the next three (AWS's router, DNS and reserved) and the last.
+    fn free_address(&self, subnet: &Subnet) -> Result<String> {
+        let Ok(IpNet::V4(net)) = subnet.cidr.parse::<IpNet>() else {
+            return Err(EngineError::Corrupt("subnet CIDR".into()));
+        };
+        let used: Vec<&str> = self
+            .endpoints
+            .values()
+            .flat_map(|e| e.interfaces.iter().map(|i| i.ip.as_str()))
+            .collect();
+        let first = u32::from(net.network()) + 4;
+        let last = u32::from(net.broadcast()).saturating_sub(1);
+        (first..=last)
+            .map(|n| std::net::Ipv4Addr::from(n).to_string())
+            .find(|ip| !used.contains(&ip.as_str()))
+            .ok_or_else(|| {
+                ec2_error(
+                    "InsufficientFreeAddressesInSubnet",
+                    format!("The subnet {} has no free addresses", subnet.id),
+                )
+            })
     }
 
     fn add_endpoint_route(&mut self, endpoint: &str, table: &str) {
@@ -669,7 +838,12 @@ impl NetworkState {
         }
         let endpoint = self.endpoints.get_mut(id).expect("checked");
         if reset_policy {
-            endpoint.policy = DEFAULT_GATEWAY_POLICY.to_string();
+            endpoint.policy = if endpoint.kind == "Interface" {
+                DEFAULT_INTERFACE_POLICY
+            } else {
+                DEFAULT_GATEWAY_POLICY
+            }
+            .to_string();
         } else if let Some(p) = policy {
             endpoint.policy = p.to_string();
         }
@@ -889,9 +1063,9 @@ pub fn check_endpoint_policy(document: &str) -> Result<()> {
         .map_err(|e| ec2_error("MalformedPolicyDocument", e.to_string()))
 }
 
-/// A gateway endpoint as authorization sees it.
+/// A VPC endpoint (gateway or interface) as authorization sees it.
 #[derive(Debug)]
-pub struct GatewayPath {
+pub struct EndpointPath {
     pub endpoint: String,
     pub vpc: String,
     /// The account that owns the endpoint (`aws:VpceAccount`).
@@ -910,7 +1084,7 @@ pub struct SubnetRoute {
     pub subnet: String,
     /// A 0.0.0.0/0 route to an internet gateway: the public path.
     pub internet: bool,
-    pub gateways: Vec<GatewayPath>,
+    pub gateways: Vec<EndpointPath>,
 }
 
 impl SubnetRoute {
@@ -920,15 +1094,39 @@ impl SubnetRoute {
     }
 
     /// The gateway endpoint a request for `region` takes from this subnet, if any.
-    pub fn gateway(&self, region: &str) -> Option<&GatewayPath> {
+    pub fn gateway(&self, region: &str) -> Option<&EndpointPath> {
         self.gateways.iter().find(|g| g.region == region)
     }
 }
 
-/// Every subnet of every account and region, most specific first.
+/// One address an interface endpoint listens on, with what guards it.
+#[derive(Debug)]
+pub struct InterfaceListener {
+    pub ip: IpAddr,
+    pub endpoint: Arc<EndpointPath>,
+    /// The ingress rules of the endpoint's security groups.
+    pub ingress: Vec<Permission>,
+    /// The security groups of every network interface, by address: a source that is such
+    /// an interface is a member of those groups.
+    pub members: Arc<HashMap<IpAddr, Vec<String>>>,
+}
+
+impl InterfaceListener {
+    /// Whether the security groups admit a TCP connection from `source` on `port`.
+    pub fn admits(&self, source: IpAddr, port: u16) -> bool {
+        let groups = self.members.get(&source).map(Vec::as_slice).unwrap_or(&[]);
+        self.ingress
+            .iter()
+            .any(|p| p.admits_tcp(source, port, groups))
+    }
+}
+
+/// Every subnet of every account and region, most specific first, and every interface
+/// endpoint address.
 #[derive(Debug, Default)]
 pub struct NetworkView {
     pub subnets: Vec<Arc<SubnetRoute>>,
+    pub interfaces: Vec<Arc<InterfaceListener>>,
 }
 
 impl NetworkView {
@@ -959,9 +1157,10 @@ fn compile(states: &HashMap<(String, String), NetworkState>) -> NetworkView {
                 .routes
                 .iter()
                 .filter_map(|r| state.endpoints.get(&r.target))
+                .filter(|e| e.kind == "Gateway")
                 .filter_map(|e| {
                     let policy = Policy::parse(&e.policy, PolicyKind::Endpoint).ok()?;
-                    Some(GatewayPath {
+                    Some(EndpointPath {
                         endpoint: e.id.clone(),
                         vpc: e.vpc.clone(),
                         account: state.account.clone(),
@@ -982,7 +1181,52 @@ fn compile(states: &HashMap<(String, String), NetworkState>) -> NetworkView {
     }
     // Most specific first; the sort is stable, so ties keep account/region order.
     subnets.sort_by_key(|s| std::cmp::Reverse(s.net.prefix_len()));
-    NetworkView { subnets }
+    let mut members: HashMap<IpAddr, Vec<String>> = HashMap::new();
+    for state in states.values() {
+        for e in state.endpoints.values() {
+            for eni in &e.interfaces {
+                if let Ok(ip) = eni.ip.parse() {
+                    members.insert(ip, e.security_groups.clone());
+                }
+            }
+        }
+    }
+    let members = Arc::new(members);
+    let mut interfaces = Vec::new();
+    for state in states.values() {
+        for e in state.endpoints.values().filter(|e| e.kind == "Interface") {
+            let Ok(policy) = Policy::parse(&e.policy, PolicyKind::Endpoint) else {
+                continue;
+            };
+            let path = Arc::new(EndpointPath {
+                endpoint: e.id.clone(),
+                vpc: e.vpc.clone(),
+                account: state.account.clone(),
+                region: state.region.clone(),
+                policy: Arc::new(policy),
+            });
+            let ingress: Vec<Permission> = e
+                .security_groups
+                .iter()
+                .filter_map(|g| state.security_groups.get(g))
+                .flat_map(|g| g.ingress.iter().cloned())
+                .collect();
+            for eni in &e.interfaces {
+                if let Ok(ip) = eni.ip.parse() {
+                    interfaces.push(Arc::new(InterfaceListener {
+                        ip,
+                        endpoint: Arc::clone(&path),
+                        ingress: ingress.clone(),
+                        members: Arc::clone(&members),
+                    }));
+                }
+            }
+        }
+    }
+    NetworkView {
+        subnets,
+        interfaces,
+    }
 }
 
 fn network_key(account: &str, region: &str) -> Vec<u8> {

@@ -3,6 +3,7 @@
 //! that per-connection facts (listener, peer address; later endpoint identity and Proxy
 //! Protocol) are attached where the connection is accepted.
 
+use std::collections::HashMap;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -12,10 +13,12 @@ use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::mpsc;
 use tokio_rustls::TlsAcceptor;
 
 use cove_engine::Engine;
+use cove_engine::network::NetworkView;
 
 use crate::handler::{ConnInfo, handle};
 use crate::{ServerConfig, ServerError, Shared};
@@ -92,15 +95,22 @@ impl Server {
     }
 
     /// Serves until `shutdown` completes, then stops accepting and waits (up to the grace
-    /// period) for in-flight requests to finish.
+    /// period) for in-flight requests to finish. Besides the regional listener it keeps one
+    /// listener per interface-endpoint address, following the network model: a listener
+    /// starts when its endpoint is created and stops when it is deleted.
     pub async fn run(self, shutdown: impl Future<Output = ()>) {
         let graceful = GracefulShutdown::new();
         let local = self.listener.local_addr().ok();
+        let (endpoint_tx, mut endpoint_rx) = mpsc::channel::<(TcpStream, SocketAddr)>(256);
+        let mut endpoint_listeners: HashMap<SocketAddr, tokio::task::JoinHandle<()>> =
+            HashMap::new();
+        let mut seen: Option<Arc<NetworkView>> = None;
+        let mut tick = tokio::time::interval(Duration::from_millis(100));
         tokio::pin!(shutdown);
         loop {
-            let (stream, peer) = tokio::select! {
+            let (stream, peer, from_endpoint) = tokio::select! {
                 accepted = self.listener.accept() => match accepted {
-                    Ok(pair) => pair,
+                    Ok((stream, peer)) => (stream, peer, false),
                     Err(err) => {
                         // Running out of file descriptors is transient; back off briefly
                         // rather than spin or die.
@@ -109,76 +119,164 @@ impl Server {
                         continue;
                     }
                 },
+                Some((stream, peer)) = endpoint_rx.recv() => (stream, peer, true),
+                _ = tick.tick() => {
+                    let view = self.shared.engine.network_view();
+                    if seen.as_ref().is_none_or(|s| !Arc::ptr_eq(s, &view)) {
+                        self.reconcile(&view, &mut endpoint_listeners, &endpoint_tx).await;
+                        seen = Some(view);
+                    }
+                    continue;
+                }
                 () = &mut shutdown => break,
             };
             // Without TCP_NODELAY, keep-alive requests stall on Nagle and delayed ACKs.
             let _ = stream.set_nodelay(true);
-            // Which subnet the peer is in, and whether that subnet has any route here: a
-            // source whose route table leads nowhere is refused, as its packets would be.
-            let subnet = self.shared.engine.network_view().subnet_of(peer.ip());
-            if subnet.as_ref().is_some_and(|s| !s.reachable()) {
-                tracing::debug!(%peer, "connection refused: the source subnet has no route to DynamoDB");
-                drop(stream);
-                continue;
-            }
+            let local_addr = stream.local_addr().ok();
+            let view = self.shared.engine.network_view();
+            let (subnet, interface) = if from_endpoint {
+                // An interface endpoint's address: its security groups decide at accept.
+                let port = local_addr.map_or(0, |a| a.port());
+                let Some(interface) = local_addr
+                    .and_then(|a| view.interfaces.iter().find(|i| i.ip == a.ip()).cloned())
+                else {
+                    continue;
+                };
+                if !interface.admits(peer.ip(), port) {
+                    tracing::debug!(%peer, endpoint = %interface.endpoint.endpoint, "connection refused by the endpoint's security groups");
+                    continue;
+                }
+                (None, Some(interface))
+            } else {
+                // Which subnet the peer is in, and whether that subnet has any route here:
+                // a source whose route table leads nowhere is refused, as its packets would
+                // be.
+                let subnet = view.subnet_of(peer.ip());
+                if subnet.as_ref().is_some_and(|s| !s.reachable()) {
+                    tracing::debug!(%peer, "connection refused: the source subnet has no route to DynamoDB");
+                    continue;
+                }
+                (subnet, None)
+            };
             let conn = ConnInfo {
                 peer,
-                local: stream.local_addr().ok().or(local),
+                local: local_addr.or(local),
                 tls: self.tls.is_some(),
                 subnet,
+                interface,
             };
-            let shared = Arc::clone(&self.shared);
-            let watcher = graceful.watcher();
-            let tls = self.tls.clone();
-            let read_timeout = self.shared.config.read_timeout;
-            tokio::spawn(async move {
-                let service = service_fn(move |req| handle(Arc::clone(&shared), conn.clone(), req));
-                let mut builder = http1::Builder::new();
-                builder
-                    .timer(TokioTimer::new())
-                    .header_read_timeout(read_timeout)
-                    .keep_alive(true);
-                let result = match tls {
-                    Some(acceptor) => {
-                        match tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, acceptor.accept(stream))
-                            .await
-                        {
-                            Ok(Ok(tls_stream)) => {
-                                watcher
-                                    .watch(
-                                        builder.serve_connection(TokioIo::new(tls_stream), service),
-                                    )
-                                    .await
-                            }
-                            Ok(Err(err)) => {
-                                tracing::debug!(%peer, %err, "TLS handshake failed");
-                                return;
-                            }
-                            Err(_) => {
-                                tracing::debug!(%peer, "TLS handshake timed out");
-                                return;
-                            }
-                        }
-                    }
-                    None => {
-                        watcher
-                            .watch(builder.serve_connection(TokioIo::new(stream), service))
-                            .await
-                    }
-                };
-                if let Err(err) = result {
-                    tracing::debug!(%peer, %err, "connection ended with an error");
-                }
-            });
+            self.spawn_connection(&graceful, stream, conn);
         }
         tracing::info!("shutting down: no longer accepting, draining in-flight requests");
         drop(self.listener);
+        for (_, task) in endpoint_listeners.drain() {
+            task.abort();
+        }
         if tokio::time::timeout(self.shared.config.shutdown_grace, graceful.shutdown())
             .await
             .is_err()
         {
             tracing::warn!("grace period over; closing remaining connections");
         }
+    }
+
+    /// Starts listeners for interface-endpoint addresses that have none and stops those whose
+    /// endpoint is gone.
+    async fn reconcile(
+        &self,
+        view: &NetworkView,
+        running: &mut HashMap<SocketAddr, tokio::task::JoinHandle<()>>,
+        tx: &mpsc::Sender<(TcpStream, SocketAddr)>,
+    ) {
+        let port = self.shared.config.endpoint_port;
+        let wanted: Vec<SocketAddr> = view
+            .interfaces
+            .iter()
+            .map(|i| SocketAddr::new(i.ip, port))
+            .collect();
+        running.retain(|addr, task| {
+            let keep = wanted.contains(addr);
+            if !keep {
+                task.abort();
+                tracing::info!(%addr, "interface endpoint listener stopped");
+            }
+            keep
+        });
+        for addr in wanted {
+            if running.contains_key(&addr) {
+                continue;
+            }
+            match TcpListener::bind(addr).await {
+                Ok(listener) => {
+                    tracing::info!(%addr, "interface endpoint listening");
+                    let tx = tx.clone();
+                    let task = tokio::spawn(async move {
+                        loop {
+                            match listener.accept().await {
+                                Ok(pair) => {
+                                    if tx.send(pair).await.is_err() {
+                                        break;
+                                    }
+                                }
+                                Err(err) => {
+                                    tracing::warn!(%addr, %err, "accept failed");
+                                    tokio::time::sleep(Duration::from_millis(50)).await;
+                                }
+                            }
+                        }
+                    });
+                    running.insert(addr, task);
+                }
+                Err(err) => {
+                    tracing::error!(%addr, %err, "cannot listen for an interface endpoint");
+                }
+            }
+        }
+    }
+
+    /// Serves one accepted connection in its own task (TLS handshake included).
+    fn spawn_connection(&self, graceful: &GracefulShutdown, stream: TcpStream, conn: ConnInfo) {
+        let shared = Arc::clone(&self.shared);
+        let watcher = graceful.watcher();
+        let tls = self.tls.clone();
+        let read_timeout = self.shared.config.read_timeout;
+        let peer = conn.peer;
+        tokio::spawn(async move {
+            let service = service_fn(move |req| handle(Arc::clone(&shared), conn.clone(), req));
+            let mut builder = http1::Builder::new();
+            builder
+                .timer(TokioTimer::new())
+                .header_read_timeout(read_timeout)
+                .keep_alive(true);
+            let result = match tls {
+                Some(acceptor) => {
+                    match tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await
+                    {
+                        Ok(Ok(tls_stream)) => {
+                            watcher
+                                .watch(builder.serve_connection(TokioIo::new(tls_stream), service))
+                                .await
+                        }
+                        Ok(Err(err)) => {
+                            tracing::debug!(%peer, %err, "TLS handshake failed");
+                            return;
+                        }
+                        Err(_) => {
+                            tracing::debug!(%peer, "TLS handshake timed out");
+                            return;
+                        }
+                    }
+                }
+                None => {
+                    watcher
+                        .watch(builder.serve_connection(TokioIo::new(stream), service))
+                        .await
+                }
+            };
+            if let Err(err) = result {
+                tracing::debug!(%peer, %err, "connection ended with an error");
+            }
+        });
     }
 
     /// The engine this server serves.

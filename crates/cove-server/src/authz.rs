@@ -12,7 +12,7 @@ use cove_policy::{
 };
 use cove_types::AttributeValue;
 
-use cove_engine::network::GatewayPath;
+use cove_engine::network::EndpointPath;
 
 use crate::audit::{AuditLog, Entry};
 use crate::error::Failure;
@@ -115,7 +115,10 @@ impl<'a> Guard<'a> {
 
     /// The gateway endpoint this request came through, or `None` on the public path;
     /// `NoRoute` when the source subnet has no route for it.
-    fn path(&self) -> Result<Option<&'a GatewayPath>, Failure> {
+    fn path(&self) -> Result<Option<&'a EndpointPath>, Failure> {
+        if let Some(interface) = &self.conn.interface {
+            return Ok(Some(&interface.endpoint));
+        }
         let Some(subnet) = &self.conn.subnet else {
             return Ok(None);
         };

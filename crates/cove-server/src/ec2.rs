@@ -315,7 +315,7 @@ fn permissions(params: &Params) -> Result<Vec<Permission>, Failure> {
     Ok(out)
 }
 
-fn write_endpoint(x: &mut Xml, tag: &str, owner: &str, e: &VpcEndpoint) {
+fn write_endpoint(x: &mut Xml, tag: &str, owner: &str, region: &str, e: &VpcEndpoint) {
     x.open(tag)
         .leaf("vpcEndpointId", &e.id)
         .leaf("vpcEndpointType", &e.kind)
@@ -327,18 +327,30 @@ fn write_endpoint(x: &mut Xml, tag: &str, owner: &str, e: &VpcEndpoint) {
     for t in &e.route_tables {
         x.leaf("item", t);
     }
-    x.close("routeTableIdSet")
-        .open("subnetIdSet")
-        .close("subnetIdSet")
-        .open("groupSet")
-        .close("groupSet")
+    x.close("routeTableIdSet").open("subnetIdSet");
+    for eni in &e.interfaces {
+        x.leaf("item", &eni.subnet);
+    }
+    x.close("subnetIdSet").open("groupSet");
+    for g in &e.security_groups {
+        x.open("item").leaf("groupId", g).close("item");
+    }
+    x.close("groupSet")
         .leaf("ipAddressType", "ipv4")
         .leaf("privateDnsEnabled", "false")
         .leaf("requesterManaged", "false")
-        .open("networkInterfaceIdSet")
-        .close("networkInterfaceIdSet")
-        .open("dnsEntrySet")
-        .close("dnsEntrySet")
+        .open("networkInterfaceIdSet");
+    for eni in &e.interfaces {
+        x.leaf("item", &eni.id);
+    }
+    x.close("networkInterfaceIdSet").open("dnsEntrySet");
+    for (name, _) in e.dns_names(region) {
+        x.open("item")
+            .leaf("dnsName", &name)
+            .leaf("hostedZoneId", "Z1HVXJ8TKL1HZ1")
+            .close("item");
+    }
+    x.close("dnsEntrySet")
         .leaf("creationTimestamp", &timestamp(e.created))
         .leaf("ownerId", owner);
     write_tags(x, &e.tags);
@@ -702,24 +714,36 @@ pub fn ec2(
             let service = required(params, "ServiceName")?;
             authorize(&arn("vpc-endpoint", "*"))?;
             let kind = params.get("VpcEndpointType").unwrap_or("Gateway");
-            if kind != "Gateway" {
-                return Err(Failure::Ec2Input(
-                    "UnsupportedOperation",
-                    format!(
-                        "VpcEndpointType {kind} is not supported by Cove yet; Gateway endpoints are"
-                    ),
-                ));
-            }
-            let tables: Vec<String> = params
-                .indexed("RouteTableId")
-                .into_iter()
-                .map(str::to_string)
-                .collect();
             let tags = params.tag_specification("vpc-endpoint");
-            let endpoint = engine.network_update(&account, region, |s| {
-                s.create_gateway_endpoint(vpc, service, &tables, params.get("PolicyDocument"), tags)
-            })?;
-            write_endpoint(&mut x, "vpcEndpoint", &account, &endpoint);
+            let policy = params.get("PolicyDocument");
+            let ids = |name: &str| -> Vec<String> {
+                params
+                    .indexed(name)
+                    .into_iter()
+                    .map(str::to_string)
+                    .collect()
+            };
+            let endpoint = match kind {
+                "Gateway" => {
+                    let tables = ids("RouteTableId");
+                    engine.network_update(&account, region, |s| {
+                        s.create_gateway_endpoint(vpc, service, &tables, policy, tags)
+                    })?
+                }
+                "Interface" => {
+                    let (subnets, groups) = (ids("SubnetId"), ids("SecurityGroupId"));
+                    engine.network_update(&account, region, |s| {
+                        s.create_interface_endpoint(vpc, service, &subnets, &groups, policy, tags)
+                    })?
+                }
+                other => {
+                    return Err(Failure::Ec2Input(
+                        "InvalidParameterValue",
+                        format!("Value ({other}) for parameter VpcEndpointType is invalid."),
+                    ));
+                }
+            };
+            write_endpoint(&mut x, "vpcEndpoint", &account, region, &endpoint);
         }
         "DescribeVpcEndpoints" => {
             authorize("*")?;
@@ -739,7 +763,7 @@ pub fn ec2(
                         ("vpc-endpoint-state", "available".into()),
                     ];
                     if passes(&filters, &attrs, &e.tags) {
-                        write_endpoint(&mut x, "item", &account, e);
+                        write_endpoint(&mut x, "item", &account, region, e);
                     }
                 }
                 x.close("vpcEndpointSet");

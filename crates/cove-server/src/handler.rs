@@ -76,6 +76,8 @@ pub struct ConnInfo {
     /// The subnet the peer's address is in, with its routes to DynamoDB; `None` for a peer
     /// outside every subnet (the public path).
     pub subnet: Option<Arc<cove_engine::network::SubnetRoute>>,
+    /// The interface endpoint address the connection arrived on, if it did.
+    pub interface: Option<Arc<cove_engine::network::InterfaceListener>>,
 }
 
 /// The connection is to be dropped without an answer: its subnet has no route to the
@@ -319,6 +321,10 @@ async fn serve_query(
     body: &[u8],
     request_id: &str,
 ) -> Result<Reply, Failure> {
+    // A DynamoDB interface endpoint serves DynamoDB only.
+    if conn.interface.is_some() {
+        return Err(Failure::UnknownOperation);
+    }
     let caller = authenticate(shared, parts, body)?;
     if caller.service != service {
         return Err(Failure::Signature(cove_sigv4::SigV4Error::InvalidScope(

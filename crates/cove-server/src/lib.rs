@@ -52,6 +52,8 @@ pub struct ServerConfig {
     /// connection that sends nothing for this long after connecting or between requests is
     /// closed too. Slow or silent clients cannot hold connections open forever.
     pub read_timeout: Duration,
+    /// The port interface endpoints listen on at each of their addresses (AWS: 443).
+    pub endpoint_port: u16,
     /// Where to append one JSON line per authorization decision; no audit log when `None`.
     pub audit_log: Option<PathBuf>,
 }
