@@ -798,3 +798,25 @@ def test_iam_lists_page_with_max_items_and_marker(cove, aws_env):
     # The CLI follows markers by itself.
     _, out, _ = aws(cove, aws_env, "iam", "list-users", "--page-size", "1")
     assert [u["UserName"] for u in out["Users"]] == ["u1", "u2", "u3"]
+
+
+def test_scenario_a9_with_the_cli(cove, aws_env, tmp_path):
+    """A9 with the AWS CLI: a table policy naming u2 lets u2, who has no identity policy, read."""
+    make_table(cove, aws_env, "A9Table")
+    aws(cove, aws_env, "dynamodb", "put-item", "--table-name", "A9Table", "--item", '{"pk": {"S": "k"}}')
+    _, out, _ = aws(cove, aws_env, "dynamodb", "describe-table", "--table-name", "A9Table")
+    arn = out["Table"]["TableArn"]
+    u2 = new_user(cove, aws_env, "u2")
+    code, _, err = aws(cove, as_user(aws_env, u2), "dynamodb", "get-item", "--table-name", "A9Table",
+                       "--key", '{"pk": {"S": "k"}}', check=False)
+    assert code != 0 and "because no identity-based policy allows the dynamodb:GetItem action" in err
+    policy = tmp_path / "table-policy.json"
+    policy.write_text(json.dumps({"Version": "2012-10-17", "Statement": [{
+        "Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{ACCOUNT}:user/u2"},
+        "Action": "dynamodb:GetItem", "Resource": arn}]}))
+    _, out, _ = aws(cove, aws_env, "dynamodb", "put-resource-policy", "--resource-arn", arn,
+                    "--policy", f"file://{policy}")
+    assert out["RevisionId"]
+    _, out, _ = aws(cove, as_user(aws_env, u2), "dynamodb", "get-item", "--table-name", "A9Table",
+                    "--key", '{"pk": {"S": "k"}}')
+    assert out["Item"] == {"pk": {"S": "k"}}
