@@ -381,3 +381,87 @@ def test_interface_endpoint_listens_on_its_subnets_behind_its_security_groups(tm
             socket.create_connection(("127.50.1.4", port), timeout=2).close()
     finally:
         cove.stop()
+
+
+NLB_HEADER = bytes.fromhex(
+    "0d0a0d0a000d0a515549540a21110054ac1f0771ac1f0a1fc8f20050030004e8d6892dea001701767063652d3038643262663135666163353030316339040024"
+) + bytes(36)
+
+
+def signed_request(endpoint, key, target, body):
+    """A SigV4-signed DynamoDB request as raw HTTP/1.1 bytes."""
+    from botocore.auth import SigV4Auth
+    from botocore.awsrequest import AWSRequest
+    from botocore.credentials import Credentials
+
+    payload = json.dumps(body)
+    request = AWSRequest(method="POST", url=endpoint + "/", data=payload, headers={
+        "Content-Type": "application/x-amz-json-1.0", "X-Amz-Target": f"DynamoDB_20120810.{target}"})
+    SigV4Auth(Credentials(key["AccessKeyId"], key["SecretAccessKey"]), "dynamodb", REGION).add_auth(request)
+    host = endpoint.split("://", 1)[1]
+    lines = [f"POST / HTTP/1.1", f"Host: {host}", f"Content-Length: {len(payload)}", "Connection: close"]
+    lines += [f"{k}: {v}" for k, v in request.headers.items() if k.lower() not in ("host", "content-length")]
+    return ("\r\n".join(lines) + "\r\n\r\n" + payload).encode()
+
+
+def exchange(endpoint, source, data):
+    """Sends `data` from `source` and returns everything the server answers before closing."""
+    import socket
+
+    host, port = endpoint.split("://", 1)[1].split(":")
+    with socket.create_connection((host, int(port)), timeout=10, source_address=(source, 0)) as s:
+        s.sendall(data)
+        chunks = []
+        while True:
+            try:
+                chunk = s.recv(65536)
+            except ConnectionResetError:
+                break
+            if not chunk:
+                break
+            chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def test_proxy_protocol_from_trusted_proxies_only(tmp_path, aws_env):
+    """Proxy Protocol on the regional listener: a trusted proxy's header supplies the client
+    address and AWS's endpoint TLV (the real NLB vector of reference §3.7); an untrusted peer's
+    header, a malformed header and a trusted peer without one close the connection."""
+    from conftest import Cove
+
+    cove = Cove(tmp_path / "data", extra_args=["--trusted-proxy", "127.70.0.0/16"])
+    try:
+        aws(cove, aws_env, "dynamodb", "create-table", "--table-name", "plays",
+            "--attribute-definitions", "AttributeName=pk,AttributeType=S",
+            "--key-schema", "AttributeName=pk,KeyType=HASH", "--billing-mode", "PAY_PER_REQUEST")
+        aws(cove, aws_env, "dynamodb", "put-item", "--table-name", "plays", "--item", '{"pk": {"S": "64.0"}}')
+        key = new_user(cove, aws_env, "behind-nlb", {"Version": "2012-10-17", "Statement": [{
+            "Effect": "Allow", "Action": "dynamodb:GetItem", "Resource": "*",
+            "Condition": {"StringEquals": {"aws:SourceVpce": "vpce-08d2bf15fac5001c9",
+                                           "aws:VpcSourceIp": "172.31.7.113"}}}]})
+        request = signed_request(cove.endpoint, key, "GetItem", {"TableName": "plays", "Key": {"pk": {"S": "64.0"}}})
+
+        answer = exchange(cove.endpoint, "127.70.0.1", NLB_HEADER + request)
+        assert answer.startswith(b"HTTP/1.1 200"), answer[:200]
+        assert b'"64.0"' in answer
+        # Without the endpoint TLV (a v1 header) the condition fails: AccessDenied, not a close.
+        v1 = b"PROXY TCP4 172.31.7.113 127.0.0.1 51442 8000\r\n"
+        answer = exchange(cove.endpoint, "127.70.0.1", v1 + request)
+        assert answer.startswith(b"HTTP/1.1 400") and b"AccessDeniedException" in answer
+        # A LOCAL header (health checks) is accepted; the proxy then speaks for itself.
+        local = bytes.fromhex("0d0a0d0a000d0a515549540a20000000")
+        answer = exchange(cove.endpoint, "127.70.0.1", local + b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        assert answer.startswith(b"HTTP/1.1 200") and b"healthy" in answer
+        # Closed without an answer: a trusted peer without a header, a malformed header, a
+        # tampered one (CRC32C), and an untrusted peer sending a header.
+        assert exchange(cove.endpoint, "127.70.0.1", request) == b""
+        assert exchange(cove.endpoint, "127.70.0.1", b"PROXY TCP4 nonsense\r\n" + request) == b""
+        tampered = bytearray(NLB_HEADER)
+        tampered[19] ^= 1
+        assert exchange(cove.endpoint, "127.70.0.1", bytes(tampered) + request) == b""
+        assert exchange(cove.endpoint, PUBLIC, NLB_HEADER + request) == b""
+        # An untrusted peer speaking plain HTTP is served as before (and denied by the policy).
+        answer = exchange(cove.endpoint, PUBLIC, request)
+        assert answer.startswith(b"HTTP/1.1 400") and b"AccessDeniedException" in answer
+    finally:
+        cove.stop()

@@ -24,7 +24,8 @@ pub struct ServeArgs {
     #[arg(long, env = "COVE_DATA_DIR")]
     pub data_dir: Option<PathBuf>,
     /// A TOML file with any of: listen, data_dir, tls_cert, tls_key, account_id, region, dev,
-    /// item_collection_limit_bytes, read_timeout_secs, audit_log, endpoint_port.
+    /// item_collection_limit_bytes, read_timeout_secs, audit_log, endpoint_port,
+    /// trusted_proxies.
     #[arg(long, env = "COVE_CONFIG")]
     pub config: Option<PathBuf>,
     /// PEM certificate chain; serves HTTPS together with --tls-key.
@@ -58,6 +59,14 @@ pub struct ServeArgs {
     /// as AWS].
     #[arg(long, env = "COVE_ENDPOINT_PORT")]
     pub endpoint_port: Option<u16>,
+    /// A proxy (address or CIDR) allowed to send Proxy Protocol v1/v2 headers on the regional
+    /// listener; connections from it must start with one. Repeatable [default: none, off].
+    #[arg(
+        long = "trusted-proxy",
+        env = "COVE_TRUSTED_PROXIES",
+        value_delimiter = ','
+    )]
+    pub trusted_proxies: Vec<String>,
 }
 
 #[derive(Deserialize, Default, Debug)]
@@ -74,6 +83,7 @@ struct FileSettings {
     read_timeout_secs: Option<u64>,
     audit_log: Option<PathBuf>,
     endpoint_port: Option<u16>,
+    trusted_proxies: Option<Vec<String>>,
 }
 
 /// Resolved settings.
@@ -90,6 +100,7 @@ pub struct Settings {
     pub read_timeout_secs: u64,
     pub audit_log: Option<PathBuf>,
     pub endpoint_port: u16,
+    pub trusted_proxies: Vec<ipnet::IpNet>,
 }
 
 impl Settings {
@@ -138,6 +149,22 @@ impl Settings {
             (Err(_), Err(_)) => None,
             _ => bail!("COVE_ROOT_ACCESS_KEY_ID and COVE_ROOT_SECRET_ACCESS_KEY go together"),
         };
+        let proxies = if args.trusted_proxies.is_empty() {
+            file.trusted_proxies.unwrap_or_default()
+        } else {
+            args.trusted_proxies
+        };
+        let mut trusted_proxies = Vec::with_capacity(proxies.len());
+        for text in proxies {
+            let net = match text.parse::<ipnet::IpNet>() {
+                Ok(net) => net,
+                Err(_) => match text.parse::<std::net::IpAddr>() {
+                    Ok(ip) => ipnet::IpNet::from(ip),
+                    Err(_) => bail!("--trusted-proxy takes an address or CIDR, got {text:?}"),
+                },
+            };
+            trusted_proxies.push(net);
+        }
         Ok(Settings {
             listen,
             data_dir,
@@ -157,6 +184,7 @@ impl Settings {
                 .max(1),
             audit_log: args.audit_log.or(file.audit_log),
             endpoint_port: args.endpoint_port.or(file.endpoint_port).unwrap_or(443),
+            trusted_proxies,
         })
     }
 

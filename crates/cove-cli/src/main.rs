@@ -222,6 +222,7 @@ fn serve(settings: Settings) -> Result<()> {
                 read_timeout: Duration::from_secs(settings.read_timeout_secs),
                 audit_log: settings.audit_log.clone(),
                 endpoint_port: settings.endpoint_port,
+                trusted_proxies: settings.trusted_proxies.clone(),
             },
             Arc::clone(&engine),
         )

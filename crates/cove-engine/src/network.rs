@@ -1075,6 +1075,23 @@ pub struct EndpointPath {
     pub policy: Arc<Policy>,
 }
 
+impl EndpointPath {
+    /// An endpoint Cove does not manage, named by a trusted proxy (a real AWS endpoint, whose
+    /// policy AWS applies): full access as far as Cove is concerned.
+    pub fn foreign(id: &str) -> EndpointPath {
+        EndpointPath {
+            endpoint: id.to_string(),
+            vpc: String::new(),
+            account: String::new(),
+            region: String::new(),
+            policy: Arc::new(
+                Policy::parse(DEFAULT_GATEWAY_POLICY, PolicyKind::Endpoint)
+                    .expect("the default endpoint policy parses"),
+            ),
+        }
+    }
+}
+
 /// How one subnet reaches DynamoDB.
 #[derive(Debug)]
 pub struct SubnetRoute {
@@ -1127,9 +1144,19 @@ impl InterfaceListener {
 pub struct NetworkView {
     pub subnets: Vec<Arc<SubnetRoute>>,
     pub interfaces: Vec<Arc<InterfaceListener>>,
+    /// Every gateway endpoint, for proxies that name one.
+    pub gateways: Vec<Arc<EndpointPath>>,
 }
 
 impl NetworkView {
+    /// A Cove endpoint by id (gateway or interface), as authorization sees it.
+    pub fn endpoint(&self, id: &str) -> Option<Arc<EndpointPath>> {
+        if let Some(i) = self.interfaces.iter().find(|i| i.endpoint.endpoint == id) {
+            return Some(Arc::clone(&i.endpoint));
+        }
+        self.gateways.iter().find(|g| g.endpoint == id).cloned()
+    }
+
     /// The subnet a source address is in (the most specific CIDR; on a tie, the one listed
     /// first), or `None` for a source outside every subnet: the public path.
     pub fn subnet_of(&self, ip: IpAddr) -> Option<Arc<SubnetRoute>> {
@@ -1223,9 +1250,24 @@ fn compile(states: &HashMap<(String, String), NetworkState>) -> NetworkView {
             }
         }
     }
+    let mut gateways = Vec::new();
+    for state in states.values() {
+        for e in state.endpoints.values().filter(|e| e.kind == "Gateway") {
+            if let Ok(policy) = Policy::parse(&e.policy, PolicyKind::Endpoint) {
+                gateways.push(Arc::new(EndpointPath {
+                    endpoint: e.id.clone(),
+                    vpc: e.vpc.clone(),
+                    account: state.account.clone(),
+                    region: state.region.clone(),
+                    policy: Arc::new(policy),
+                }));
+            }
+        }
+    }
     NetworkView {
         subnets,
         interfaces,
+        gateways,
     }
 }
 

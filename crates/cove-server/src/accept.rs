@@ -12,13 +12,13 @@ use std::time::Duration;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioIo, TokioTimer};
-use hyper_util::server::graceful::GracefulShutdown;
+use hyper_util::server::graceful::{GracefulShutdown, Watcher};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
 use tokio_rustls::TlsAcceptor;
 
 use cove_engine::Engine;
-use cove_engine::network::NetworkView;
+use cove_engine::network::{EndpointPath, NetworkView};
 
 use crate::handler::{ConnInfo, handle};
 use crate::{ServerConfig, ServerError, Shared};
@@ -147,16 +147,57 @@ impl Server {
                     continue;
                 }
                 (None, Some(interface))
+            } else if !self.shared.config.trusted_proxies.is_empty() {
+                // With Proxy Protocol configured, the header (or its absence) is read in the
+                // connection's own task, so a slow proxy holds up nobody.
+                let shared = Arc::clone(&self.shared);
+                let tls = self.tls.clone();
+                let watcher = graceful.watcher();
+                let local = local_addr.or(local);
+                tokio::spawn(async move {
+                    let mut stream = stream;
+                    let timeout = shared.config.read_timeout;
+                    let trusted = shared
+                        .config
+                        .trusted_proxies
+                        .iter()
+                        .any(|n| n.contains(&peer.ip()));
+                    let (source, vpce, proxy) = if trusted {
+                        match crate::proxy::read_header(&mut stream, timeout).await {
+                            Ok(p) => (p.source.unwrap_or(peer), p.vpce, Some(peer)),
+                            Err(refusal) => {
+                                tracing::debug!(%peer, ?refusal, "connection closed: no valid Proxy Protocol header from a trusted proxy");
+                                return;
+                            }
+                        }
+                    } else {
+                        if crate::proxy::sends_header(&stream, timeout).await {
+                            tracing::debug!(%peer, "connection closed: Proxy Protocol header from an untrusted peer");
+                            return;
+                        }
+                        (peer, None, None)
+                    };
+                    let Some(conn) =
+                        regional_conn(&shared, source, local, tls.is_some(), proxy, vpce)
+                    else {
+                        return;
+                    };
+                    serve_connection(shared, tls, watcher, stream, conn).await;
+                });
+                continue;
             } else {
-                // Which subnet the peer is in, and whether that subnet has any route here:
-                // a source whose route table leads nowhere is refused, as its packets would
-                // be.
-                let subnet = view.subnet_of(peer.ip());
-                if subnet.as_ref().is_some_and(|s| !s.reachable()) {
-                    tracing::debug!(%peer, "connection refused: the source subnet has no route to DynamoDB");
-                    continue;
+                let conn = regional_conn(
+                    &self.shared,
+                    peer,
+                    local_addr.or(local),
+                    self.tls.is_some(),
+                    None,
+                    None,
+                );
+                if let Some(conn) = conn {
+                    self.spawn_connection(&graceful, stream, conn);
                 }
-                (subnet, None)
+                continue;
             };
             let conn = ConnInfo {
                 peer,
@@ -164,6 +205,8 @@ impl Server {
                 tls: self.tls.is_some(),
                 subnet,
                 interface,
+                proxy: None,
+                proxied_endpoint: None,
             };
             self.spawn_connection(&graceful, stream, conn);
         }
@@ -236,47 +279,13 @@ impl Server {
 
     /// Serves one accepted connection in its own task (TLS handshake included).
     fn spawn_connection(&self, graceful: &GracefulShutdown, stream: TcpStream, conn: ConnInfo) {
-        let shared = Arc::clone(&self.shared);
-        let watcher = graceful.watcher();
-        let tls = self.tls.clone();
-        let read_timeout = self.shared.config.read_timeout;
-        let peer = conn.peer;
-        tokio::spawn(async move {
-            let service = service_fn(move |req| handle(Arc::clone(&shared), conn.clone(), req));
-            let mut builder = http1::Builder::new();
-            builder
-                .timer(TokioTimer::new())
-                .header_read_timeout(read_timeout)
-                .keep_alive(true);
-            let result = match tls {
-                Some(acceptor) => {
-                    match tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await
-                    {
-                        Ok(Ok(tls_stream)) => {
-                            watcher
-                                .watch(builder.serve_connection(TokioIo::new(tls_stream), service))
-                                .await
-                        }
-                        Ok(Err(err)) => {
-                            tracing::debug!(%peer, %err, "TLS handshake failed");
-                            return;
-                        }
-                        Err(_) => {
-                            tracing::debug!(%peer, "TLS handshake timed out");
-                            return;
-                        }
-                    }
-                }
-                None => {
-                    watcher
-                        .watch(builder.serve_connection(TokioIo::new(stream), service))
-                        .await
-                }
-            };
-            if let Err(err) = result {
-                tracing::debug!(%peer, %err, "connection ended with an error");
-            }
-        });
+        tokio::spawn(serve_connection(
+            Arc::clone(&self.shared),
+            self.tls.clone(),
+            graceful.watcher(),
+            stream,
+            conn,
+        ));
     }
 
     /// The engine this server serves.
@@ -291,4 +300,88 @@ impl std::fmt::Debug for Server {
             .field("listen", &self.listener.local_addr().ok())
             .finish()
     }
+}
+
+/// Serves one connection: TLS if configured, then HTTP/1.1 until it closes.
+async fn serve_connection(
+    shared: Arc<Shared>,
+    tls: Option<TlsAcceptor>,
+    watcher: Watcher,
+    stream: TcpStream,
+    conn: ConnInfo,
+) {
+    let read_timeout = shared.config.read_timeout;
+    let peer = conn.peer;
+    let service = service_fn(move |req| handle(Arc::clone(&shared), conn.clone(), req));
+    let mut builder = http1::Builder::new();
+    builder
+        .timer(TokioTimer::new())
+        .header_read_timeout(read_timeout)
+        .keep_alive(true);
+    let result = match tls {
+        Some(acceptor) => {
+            match tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
+                Ok(Ok(tls_stream)) => {
+                    watcher
+                        .watch(builder.serve_connection(TokioIo::new(tls_stream), service))
+                        .await
+                }
+                Ok(Err(err)) => {
+                    tracing::debug!(%peer, %err, "TLS handshake failed");
+                    return;
+                }
+                Err(_) => {
+                    tracing::debug!(%peer, "TLS handshake timed out");
+                    return;
+                }
+            }
+        }
+        None => {
+            watcher
+                .watch(builder.serve_connection(TokioIo::new(stream), service))
+                .await
+        }
+    };
+    if let Err(err) = result {
+        tracing::debug!(%peer, %err, "connection ended with an error");
+    }
+}
+
+/// The facts of a connection on the regional listener from `source` (the peer, or the client
+/// a trusted proxy speaks for): its subnet and that subnet's routes. `None` when the subnet
+/// has no route here: such a connection is refused, as its packets would never arrive.
+fn regional_conn(
+    shared: &Shared,
+    source: SocketAddr,
+    local: Option<SocketAddr>,
+    tls: bool,
+    proxy: Option<SocketAddr>,
+    vpce: Option<String>,
+) -> Option<ConnInfo> {
+    let view = shared.engine.network_view();
+    // Through an AWS endpoint (the proxy's TLV): the endpoint Cove knows by that id, or one
+    // it does not (a real AWS endpoint), whose policy AWS has already applied.
+    let proxied_endpoint = vpce.map(|id| {
+        view.endpoint(&id)
+            .unwrap_or_else(|| Arc::new(EndpointPath::foreign(&id)))
+    });
+    let subnet = if proxied_endpoint.is_some() {
+        None
+    } else {
+        let subnet = view.subnet_of(source.ip());
+        if subnet.as_ref().is_some_and(|s| !s.reachable()) {
+            tracing::debug!(%source, "connection refused: the source subnet has no route to DynamoDB");
+            return None;
+        }
+        subnet
+    };
+    Some(ConnInfo {
+        peer: source,
+        local,
+        tls,
+        subnet,
+        interface: None,
+        proxy,
+        proxied_endpoint,
+    })
 }

@@ -119,6 +119,9 @@ impl<'a> Guard<'a> {
         if let Some(interface) = &self.conn.interface {
             return Ok(Some(&interface.endpoint));
         }
+        if let Some(endpoint) = &self.conn.proxied_endpoint {
+            return Ok(Some(endpoint));
+        }
         let Some(subnet) = &self.conn.subnet else {
             return Ok(None);
         };
@@ -211,9 +214,14 @@ impl<'a> Guard<'a> {
             // Through a VPC endpoint AWS sets the endpoint's keys and no aws:SourceIp.
             Ok(Some(gateway)) => {
                 c.set("aws:SourceVpce", gateway.endpoint.as_str());
-                c.set("aws:SourceVpc", gateway.vpc.as_str());
+                // An endpoint Cove does not manage (named by a proxy) has no known VPC or owner.
+                if !gateway.vpc.is_empty() {
+                    c.set("aws:SourceVpc", gateway.vpc.as_str());
+                }
                 c.set("aws:VpcSourceIp", self.conn.peer.ip().to_string());
-                c.set("aws:VpceAccount", gateway.account.as_str());
+                if !gateway.account.is_empty() {
+                    c.set("aws:VpceAccount", gateway.account.as_str());
+                }
             }
             _ => c.set("aws:SourceIp", self.conn.peer.ip().to_string()),
         }

@@ -78,6 +78,10 @@ pub struct ConnInfo {
     pub subnet: Option<Arc<cove_engine::network::SubnetRoute>>,
     /// The interface endpoint address the connection arrived on, if it did.
     pub interface: Option<Arc<cove_engine::network::InterfaceListener>>,
+    /// The trusted proxy the connection came from (`peer` is then the client it named).
+    pub proxy: Option<std::net::SocketAddr>,
+    /// The VPC endpoint a trusted proxy's header named (AWS's TLV 0xEA).
+    pub proxied_endpoint: Option<Arc<cove_engine::network::EndpointPath>>,
 }
 
 /// The connection is to be dropped without an answer: its subnet has no route to the
@@ -189,7 +193,7 @@ pub async fn handle(
             if rendered.status >= 500 {
                 tracing::error!(request_id, peer = %conn.peer, local = ?conn.local, tls = conn.tls, error = %failure, "request failed");
             } else {
-                tracing::debug!(request_id, peer = %conn.peer, local = ?conn.local, tls = conn.tls, error = %failure, "request refused");
+                tracing::debug!(request_id, peer = %conn.peer, proxy = ?conn.proxy, local = ?conn.local, tls = conn.tls, error = %failure, "request refused");
             }
             let status =
                 StatusCode::from_u16(rendered.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);

@@ -17,6 +17,7 @@ mod ec2;
 pub mod error;
 mod handler;
 mod iam;
+mod proxy;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -52,6 +53,9 @@ pub struct ServerConfig {
     /// connection that sends nothing for this long after connecting or between requests is
     /// closed too. Slow or silent clients cannot hold connections open forever.
     pub read_timeout: Duration,
+    /// Peers allowed to send a Proxy Protocol header on the regional listener; from them a
+    /// header is required. Empty: Proxy Protocol is off.
+    pub trusted_proxies: Vec<ipnet::IpNet>,
     /// The port interface endpoints listen on at each of their addresses (AWS: 443).
     pub endpoint_port: u16,
     /// Where to append one JSON line per authorization decision; no audit log when `None`.
