@@ -88,6 +88,19 @@ pub fn load(storage: &Storage) -> Result<HashMap<String, Credential>> {
     Ok(out)
 }
 
+/// The alphabet of secrets and session tokens (base64's).
+pub(crate) const SECRET_ALPHABET: &[u8] =
+    b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
+/// A new access key id: `prefix` (`AKIA` long-term, `ASIA` temporary) and 16 upper-case
+/// characters, 20 in all, as AWS makes them.
+pub(crate) fn new_access_key_id(prefix: &str) -> String {
+    format!(
+        "{prefix}{}",
+        random_string(b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567", 16)
+    )
+}
+
 /// A random string over `alphabet`, from the operating system's generator.
 pub(crate) fn random_string(alphabet: &[u8], len: usize) -> String {
     let mut rng = rand::rng();
@@ -150,15 +163,8 @@ impl Engine {
                 }
                 Credential {
                     version: CREDENTIAL_RECORD_VERSION,
-                    // AWS access key ids are 20 upper-case characters starting AKIA.
-                    access_key_id: format!(
-                        "AKIA{}",
-                        random_string(b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567", 16)
-                    ),
-                    secret_access_key: random_string(
-                        b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/",
-                        40,
-                    ),
+                    access_key_id: new_access_key_id("AKIA"),
+                    secret_access_key: random_string(SECRET_ALPHABET, 40),
                     account_id: account_id.to_string(),
                     principal: ROOT_PRINCIPAL.to_string(),
                     created: 0,

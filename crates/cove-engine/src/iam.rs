@@ -11,7 +11,9 @@ use serde::{Deserialize, Serialize};
 use cove_policy::{Policy, PolicyKind};
 use cove_storage::{KeyRange, ScanOptions, Storage, WriteBatch};
 
-use crate::credentials::{CREDENTIAL_RECORD_VERSION, Credential, random_string};
+use crate::credentials::{
+    CREDENTIAL_RECORD_VERSION, Credential, SECRET_ALPHABET, new_access_key_id, random_string,
+};
 use crate::{Engine, EngineError, Result, keys};
 
 /// The kinds of error IAM's API reports, each with its own code and HTTP status on the wire.
@@ -1078,14 +1080,8 @@ impl Engine {
             }
             let credential = Credential {
                 version: CREDENTIAL_RECORD_VERSION,
-                access_key_id: format!(
-                    "AKIA{}",
-                    random_string(b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567", 16)
-                ),
-                secret_access_key: random_string(
-                    b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/",
-                    40,
-                ),
+                access_key_id: new_access_key_id("AKIA"),
+                secret_access_key: random_string(SECRET_ALPHABET, 40),
                 account_id: account.to_string(),
                 principal: name,
                 created: now(),
@@ -1188,23 +1184,14 @@ impl Engine {
         let at = now();
         let credential = Credential {
             version: CREDENTIAL_RECORD_VERSION,
-            access_key_id: format!(
-                "ASIA{}",
-                random_string(b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567", 16)
-            ),
-            secret_access_key: random_string(
-                b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/",
-                40,
-            ),
+            access_key_id: new_access_key_id("ASIA"),
+            secret_access_key: random_string(SECRET_ALPHABET, 40),
             account_id: account.to_string(),
             principal: role_name,
             created: at,
             active: true,
             session: Some(crate::Session {
-                token: random_string(
-                    b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/",
-                    356,
-                ),
+                token: random_string(SECRET_ALPHABET, 356),
                 expires: at + duration,
                 session_name: session_name.to_string(),
                 policy: policy.map(str::to_string),

@@ -54,17 +54,7 @@ impl Params {
 
     /// A list member `Name.member.1`, `Name.member.2`, … in index order.
     pub fn list(&self, name: &str) -> Vec<&str> {
-        let prefix = format!("{name}.member.");
-        let mut items: Vec<(u32, &str)> = self
-            .pairs
-            .iter()
-            .filter_map(|(k, v)| {
-                let index = k.strip_prefix(&prefix)?.parse().ok()?;
-                Some((index, v.as_str()))
-            })
-            .collect();
-        items.sort_by_key(|(i, _)| *i);
-        items.into_iter().map(|(_, v)| v).collect()
+        self.indexed(&format!("{name}.member"))
     }
 
     /// A list of structures, `Name.member.N.Field`: one map of fields per N, in index order.
