@@ -229,12 +229,9 @@ impl<'a> Guard<'a> {
             "aws:SecureTransport",
             if self.conn.tls { "true" } else { "false" },
         );
-        let now = jiff::Timestamp::now();
-        c.set(
-            "aws:CurrentTime",
-            now.strftime("%Y-%m-%dT%H:%M:%SZ").to_string(),
-        );
-        c.set("aws:EpochTime", now.as_second().to_string());
+        let (current_time, epoch_time) = clock_keys();
+        c.set("aws:CurrentTime", current_time);
+        c.set("aws:EpochTime", epoch_time);
         c.set("aws:RequestedRegion", self.region);
         c.set("aws:ViaAWSService", "false");
         c.set("aws:PrincipalIsAWSService", "false");
@@ -429,4 +426,26 @@ pub fn key_text(value: &AttributeValue) -> Option<String> {
         AttributeValue::B(b) => Some(cove_types::value::base64(b)),
         _ => None,
     }
+}
+
+/// `aws:CurrentTime` and `aws:EpochTime` for now. Both have one-second resolution, so each
+/// thread formats them once a second rather than once a request.
+fn clock_keys() -> (String, String) {
+    thread_local! {
+        static CACHE: std::cell::RefCell<(i64, String, String)> =
+            const { std::cell::RefCell::new((i64::MIN, String::new(), String::new())) };
+    }
+    let now = jiff::Timestamp::now();
+    let second = now.as_second();
+    CACHE.with(|cache| {
+        let mut cache = cache.borrow_mut();
+        if cache.0 != second {
+            *cache = (
+                second,
+                now.strftime("%Y-%m-%dT%H:%M:%SZ").to_string(),
+                second.to_string(),
+            );
+        }
+        (cache.1.clone(), cache.2.clone())
+    })
 }
