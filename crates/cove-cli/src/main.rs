@@ -96,7 +96,7 @@ fn main() -> Result<()> {
 /// SQLite allows) and adds an account with a root key.
 fn create_account(args: AccountCreateArgs) -> Result<()> {
     if let Some(id) = &args.account_id
-        && !is_account_id(id)
+        && !cove_policy::is_account_id(id)
     {
         anyhow::bail!("account id must be 12 digits, got {id:?}");
     }
@@ -126,10 +126,6 @@ fn create_account(args: AccountCreateArgs) -> Result<()> {
     drop(engine);
     storage.close().context("closing storage")?;
     Ok(())
-}
-
-fn is_account_id(id: &str) -> bool {
-    id.len() == 12 && id.bytes().all(|b| b.is_ascii_digit())
 }
 
 fn serve(settings: Settings) -> Result<()> {

@@ -259,7 +259,8 @@ pub enum Holder {
 }
 
 impl Holder {
-    fn noun(self) -> &'static str {
+    /// `user`, `group` or `role`, as IAM names them in ARNs and messages.
+    pub fn noun(self) -> &'static str {
         match self {
             Holder::User => "user",
             Holder::Group => "group",

@@ -191,27 +191,14 @@ impl Failure {
     pub fn query_error(&self, version: &str) -> (u16, bool, &'static str, String) {
         let internal = (500, false, "ServiceFailure", INTERNAL_MESSAGE.to_string());
         match self {
-            Failure::Signature(err) => match err {
-                SigV4Error::Missing => (403, true, "MissingAuthenticationToken", err.message()),
-                SigV4Error::UnrecognizedClient => {
-                    (403, true, "InvalidClientTokenId", err.message())
+            // The same classes as DynamoDB's (`signature_code`), under IAM's names.
+            Failure::Signature(err) => match signature_code(err) {
+                ErrorCode::MissingAuthenticationToken => {
+                    (403, true, "MissingAuthenticationToken", err.message())
                 }
-                SigV4Error::Incomplete(_)
-                | SigV4Error::InvalidDate(_)
-                | SigV4Error::UnsupportedAlgorithm(_)
-                | SigV4Error::MalformedCredential(_) => {
-                    (400, true, "IncompleteSignature", err.message())
-                }
-                SigV4Error::Expired(_)
-                | SigV4Error::NotYetCurrent(_)
-                | SigV4Error::HostNotSigned
-                | SigV4Error::InvalidScope(_)
-                | SigV4Error::HeaderAndQueryAuth
-                | SigV4Error::SignedHeaderMissing(_)
-                | SigV4Error::PayloadHashMismatch
-                | SigV4Error::SignatureDoesNotMatch => {
-                    (403, true, "SignatureDoesNotMatch", err.message())
-                }
+                ErrorCode::UnrecognizedClient => (403, true, "InvalidClientTokenId", err.message()),
+                ErrorCode::IncompleteSignature => (400, true, "IncompleteSignature", err.message()),
+                _ => (403, true, "SignatureDoesNotMatch", err.message()),
             },
             Failure::UnrecognizedClient => (
                 403,

@@ -608,7 +608,7 @@ pub fn iam(
             let (holder, member) = holder_of(action);
             let name = required(params, member)?;
             let arn = required(params, "PolicyArn")?;
-            authorize(&arn_of(holder_name(holder), "/", name))?;
+            authorize(&arn_of(holder.noun(), "/", name))?;
             engine.iam_update(&account, |iam, _| {
                 if action.starts_with("Attach") {
                     iam.attach_policy(holder, name, arn)
@@ -629,14 +629,14 @@ pub fn iam(
             } else {
                 None
             };
-            authorize(&arn_of(holder_name(holder), "/", name))?;
+            authorize(&arn_of(holder.noun(), "/", name))?;
             engine.iam_update(&account, |iam, _| iam.set_boundary(holder, name, arn))?;
             return Ok(None);
         }
         "ListAttachedUserPolicies" | "ListAttachedGroupPolicies" | "ListAttachedRolePolicies" => {
             let (holder, member) = holder_of(action);
             let name = required(params, member)?;
-            authorize(&arn_of(holder_name(holder), "/", name))?;
+            authorize(&arn_of(holder.noun(), "/", name))?;
             let attached = engine.iam_read(&account, |iam| {
                 iam.attached(holder, name).map(<[String]>::to_vec)
             })?;
@@ -657,7 +657,7 @@ pub fn iam(
             let name = required(params, member)?;
             let policy_name = required(params, "PolicyName")?;
             let doc = required(params, "PolicyDocument")?;
-            authorize(&arn_of(holder_name(holder), "/", name))?;
+            authorize(&arn_of(holder.noun(), "/", name))?;
             engine.iam_update(&account, |iam, _| {
                 iam.put_inline(holder, name, policy_name, doc)
             })?;
@@ -667,7 +667,7 @@ pub fn iam(
             let (holder, member) = holder_of(action);
             let name = required(params, member)?;
             let policy_name = required(params, "PolicyName")?;
-            authorize(&arn_of(holder_name(holder), "/", name))?;
+            authorize(&arn_of(holder.noun(), "/", name))?;
             let (entity, doc) = engine.iam_read(&account, |iam| {
                 let entity = match holder {
                     Holder::User => iam.user(name).map(|u| u.name.clone()),
@@ -685,7 +685,7 @@ pub fn iam(
             let (holder, member) = holder_of(action);
             let name = required(params, member)?;
             let policy_name = required(params, "PolicyName")?;
-            authorize(&arn_of(holder_name(holder), "/", name))?;
+            authorize(&arn_of(holder.noun(), "/", name))?;
             engine.iam_update(&account, |iam, _| {
                 iam.delete_inline(holder, name, policy_name)
             })?;
@@ -694,7 +694,7 @@ pub fn iam(
         "ListUserPolicies" | "ListGroupPolicies" | "ListRolePolicies" => {
             let (holder, member) = holder_of(action);
             let name = required(params, member)?;
-            authorize(&arn_of(holder_name(holder), "/", name))?;
+            authorize(&arn_of(holder.noun(), "/", name))?;
             let names = engine.iam_read(&account, |iam| {
                 iam.inline(holder, name)
                     .map(|m| m.keys().cloned().collect::<Vec<_>>())
@@ -710,14 +710,6 @@ pub fn iam(
         _ => return Err(Failure::InvalidAction(action.to_string())),
     }
     Ok(Some(x.finish()))
-}
-
-fn holder_name(holder: Holder) -> &'static str {
-    match holder {
-        Holder::User => "user",
-        Holder::Group => "group",
-        Holder::Role => "role",
-    }
 }
 
 /// Runs one STS action.
