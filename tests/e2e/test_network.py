@@ -318,7 +318,7 @@ def test_interface_endpoint_listens_on_its_subnets_behind_its_security_groups(tm
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    cove = Cove(tmp_path / "data", extra_args=["--endpoint-port", str(port)])
+    cove = Cove(tmp_path / "data", extra_args=["--endpoint-port", str(port), "--endpoint-http"])
     try:
         aws(cove, aws_env, "dynamodb", "create-table", "--table-name", "plays",
             "--attribute-definitions", "AttributeName=pk,AttributeType=S", "AttributeName=sk,AttributeType=S",

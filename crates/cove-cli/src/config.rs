@@ -25,7 +25,7 @@ pub struct ServeArgs {
     pub data_dir: Option<PathBuf>,
     /// A TOML file with any of: listen, data_dir, tls_cert, tls_key, account_id, region, dev,
     /// item_collection_limit_bytes, read_timeout_secs, audit_log, endpoint_port,
-    /// trusted_proxies.
+    /// endpoint_http, trusted_proxies.
     #[arg(long, env = "COVE_CONFIG")]
     pub config: Option<PathBuf>,
     /// PEM certificate chain; serves HTTPS together with --tls-key.
@@ -59,6 +59,10 @@ pub struct ServeArgs {
     /// as AWS].
     #[arg(long, env = "COVE_ENDPOINT_PORT")]
     pub endpoint_port: Option<u16>,
+    /// Serve plain HTTP on interface VPC endpoints instead of HTTPS with certificates from
+    /// Cove's local CA (<data-dir>/ca.pem).
+    #[arg(long, env = "COVE_ENDPOINT_HTTP")]
+    pub endpoint_http: bool,
     /// A proxy (address or CIDR) allowed to send Proxy Protocol v1/v2 headers on the regional
     /// listener; connections from it must start with one. Repeatable [default: none, off].
     #[arg(
@@ -83,6 +87,7 @@ struct FileSettings {
     read_timeout_secs: Option<u64>,
     audit_log: Option<PathBuf>,
     endpoint_port: Option<u16>,
+    endpoint_http: Option<bool>,
     trusted_proxies: Option<Vec<String>>,
 }
 
@@ -100,6 +105,8 @@ pub struct Settings {
     pub read_timeout_secs: u64,
     pub audit_log: Option<PathBuf>,
     pub endpoint_port: u16,
+    /// Plain HTTP on interface endpoints (else HTTPS from the local CA).
+    pub endpoint_http: bool,
     pub trusted_proxies: Vec<ipnet::IpNet>,
 }
 
@@ -184,6 +191,7 @@ impl Settings {
                 .max(1),
             audit_log: args.audit_log.or(file.audit_log),
             endpoint_port: args.endpoint_port.or(file.endpoint_port).unwrap_or(443),
+            endpoint_http: args.endpoint_http || file.endpoint_http.unwrap_or(false),
             trusted_proxies,
         })
     }

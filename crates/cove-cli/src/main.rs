@@ -218,6 +218,7 @@ fn serve(settings: Settings) -> Result<()> {
                 read_timeout: Duration::from_secs(settings.read_timeout_secs),
                 audit_log: settings.audit_log.clone(),
                 endpoint_port: settings.endpoint_port,
+                endpoint_ca_dir: (!settings.endpoint_http).then(|| settings.data_dir.clone()),
                 trusted_proxies: settings.trusted_proxies.clone(),
             },
             Arc::clone(&engine),
@@ -225,6 +226,12 @@ fn serve(settings: Settings) -> Result<()> {
         .await?;
         let addr = server.local_addr()?;
         let scheme = if settings.tls.is_some() { "https" } else { "http" };
+        if let Some(ca) = server.ca() {
+            tracing::info!(
+                "interface endpoints serve HTTPS with certificates from Cove's local CA; clients trust it with AWS_CA_BUNDLE={}",
+                ca.cert_path().display()
+            );
+        }
         tracing::info!(data_dir = %settings.data_dir.display(), storage = storage.backend_name(), "cove listening on {scheme}://{addr}");
         server.run(shutdown_signal()).await;
         anyhow::Ok(())

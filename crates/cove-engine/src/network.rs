@@ -1126,6 +1126,9 @@ pub struct InterfaceListener {
     /// The security groups of every network interface, by address: a source that is such
     /// an interface is a member of those groups.
     pub members: Arc<HashMap<IpAddr, Vec<String>>>,
+    /// Every DNS name of the endpoint (regional, zonal, and their `streams.` forms), which its
+    /// HTTPS certificate names.
+    pub names: Vec<String>,
 }
 
 impl InterfaceListener {
@@ -1232,6 +1235,14 @@ fn compile(states: &HashMap<(String, String), NetworkState>) -> NetworkView {
                 region: state.region.clone(),
                 policy: Arc::new(policy),
             });
+            let names: Vec<String> = e
+                .dns_names(&state.region)
+                .into_iter()
+                .flat_map(|(name, _)| {
+                    let streams = name.replacen(".dynamodb.", ".streams.dynamodb.", 1);
+                    [name, streams]
+                })
+                .collect();
             let ingress: Vec<Permission> = e
                 .security_groups
                 .iter()
@@ -1245,6 +1256,7 @@ fn compile(states: &HashMap<(String, String), NetworkState>) -> NetworkView {
                         endpoint: Arc::clone(&path),
                         ingress: ingress.clone(),
                         members: Arc::clone(&members),
+                        names: names.clone(),
                     }));
                 }
             }

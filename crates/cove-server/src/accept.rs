@@ -5,7 +5,7 @@
 
 use std::collections::HashMap;
 use std::future::Future;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -18,8 +18,9 @@ use tokio::sync::mpsc;
 use tokio_rustls::TlsAcceptor;
 
 use cove_engine::Engine;
-use cove_engine::network::{EndpointPath, NetworkView};
+use cove_engine::network::{EndpointPath, InterfaceListener, NetworkView};
 
+use crate::ca::LocalCa;
 use crate::handler::{ConnInfo, handle};
 use crate::{ServerConfig, ServerError, Shared};
 
@@ -30,7 +31,21 @@ const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 pub struct Server {
     listener: TcpListener,
     tls: Option<TlsAcceptor>,
+    ca: Option<Arc<LocalCa>>,
     shared: Arc<Shared>,
+}
+
+/// A connection accepted on an interface endpoint's address.
+struct EndpointConn {
+    stream: TcpStream,
+    peer: SocketAddr,
+    local: SocketAddr,
+}
+
+/// One running interface-endpoint listener, with the certificate names it serves.
+struct EndpointListener {
+    task: tokio::task::JoinHandle<()>,
+    tls: Option<(Vec<String>, TlsAcceptor)>,
 }
 
 fn load_tls(cert: &std::path::Path, key: &std::path::Path) -> Result<TlsAcceptor, ServerError> {
@@ -53,7 +68,8 @@ fn load_tls(cert: &std::path::Path, key: &std::path::Path) -> Result<TlsAcceptor
 }
 
 impl Server {
-    /// Binds the listener and loads TLS material; fails fast on either.
+    /// Binds the listener and loads TLS material (and the local CA, when interface endpoints
+    /// serve HTTPS); fails fast on any of them.
     pub async fn bind(config: ServerConfig, engine: Arc<Engine>) -> Result<Server, ServerError> {
         let listener =
             TcpListener::bind(config.listen)
@@ -64,6 +80,10 @@ impl Server {
                 })?;
         let tls = match &config.tls {
             Some((cert, key)) => Some(load_tls(cert, key)?),
+            None => None,
+        };
+        let ca = match &config.endpoint_ca_dir {
+            Some(dir) => Some(Arc::new(LocalCa::load_or_create(dir)?)),
             None => None,
         };
         let audit =
@@ -79,12 +99,14 @@ impl Server {
         Ok(Server {
             listener,
             tls,
+            ca,
             shared: Arc::new(Shared {
                 engine,
                 config,
                 audit,
                 signing_keys: std::sync::Mutex::new(std::collections::HashMap::new()),
                 last_reload: std::sync::Mutex::new(None),
+                listeners: std::sync::Mutex::new(HashMap::new()),
             }),
         })
     }
@@ -94,6 +116,12 @@ impl Server {
         self.listener.local_addr()
     }
 
+    /// The local CA whose certificate clients trust for interface endpoints' HTTPS, when
+    /// they serve it.
+    pub fn ca(&self) -> Option<&LocalCa> {
+        self.ca.as_deref()
+    }
+
     /// Serves until `shutdown` completes, then stops accepting and waits (up to the grace
     /// period) for in-flight requests to finish. Besides the regional listener it keeps one
     /// listener per interface-endpoint address, following the network model: a listener
@@ -101,16 +129,16 @@ impl Server {
     pub async fn run(self, shutdown: impl Future<Output = ()>) {
         let graceful = GracefulShutdown::new();
         let local = self.listener.local_addr().ok();
-        let (endpoint_tx, mut endpoint_rx) = mpsc::channel::<(TcpStream, SocketAddr)>(256);
-        let mut endpoint_listeners: HashMap<SocketAddr, tokio::task::JoinHandle<()>> =
-            HashMap::new();
+        let (endpoint_tx, mut endpoint_rx) = mpsc::channel::<EndpointConn>(256);
+        let mut endpoints: HashMap<SocketAddr, EndpointListener> = HashMap::new();
         let mut seen: Option<Arc<NetworkView>> = None;
         let mut tick = tokio::time::interval(Duration::from_millis(100));
+        let mut ticks: u32 = 0;
         tokio::pin!(shutdown);
         loop {
-            let (stream, peer, from_endpoint) = tokio::select! {
+            let (stream, peer) = tokio::select! {
                 accepted = self.listener.accept() => match accepted {
-                    Ok((stream, peer)) => (stream, peer, false),
+                    Ok(pair) => pair,
                     Err(err) => {
                         // Running out of file descriptors is transient; back off briefly
                         // rather than spin or die.
@@ -119,11 +147,20 @@ impl Server {
                         continue;
                     }
                 },
-                Some((stream, peer)) = endpoint_rx.recv() => (stream, peer, true),
+                Some(accepted) = endpoint_rx.recv() => {
+                    let _ = accepted.stream.set_nodelay(true);
+                    let tls = endpoints.get(&accepted.local).and_then(|l| l.tls.as_ref()).map(|(_, t)| t.clone());
+                    tokio::spawn(serve_endpoint(Arc::clone(&self.shared), tls, graceful.watcher(), accepted));
+                    continue;
+                }
                 _ = tick.tick() => {
+                    // A changed network is reconciled at once; addresses that could not be
+                    // listened on are retried every two seconds.
+                    ticks = ticks.wrapping_add(1);
                     let view = self.shared.engine.network_view();
-                    if seen.as_ref().is_none_or(|s| !Arc::ptr_eq(s, &view)) {
-                        self.reconcile(&view, &mut endpoint_listeners, &endpoint_tx).await;
+                    let retry = ticks.is_multiple_of(20) && self.any_failed();
+                    if retry || seen.as_ref().is_none_or(|s| !Arc::ptr_eq(s, &view)) {
+                        self.reconcile(&view, &mut endpoints, &endpoint_tx).await;
                         seen = Some(view);
                     }
                     continue;
@@ -132,88 +169,41 @@ impl Server {
             };
             // Without TCP_NODELAY, keep-alive requests stall on Nagle and delayed ACKs.
             let _ = stream.set_nodelay(true);
-            let local_addr = stream.local_addr().ok();
-            let view = self.shared.engine.network_view();
-            let (subnet, interface) = if from_endpoint {
-                // An interface endpoint's address: its security groups decide at accept.
-                let port = local_addr.map_or(0, |a| a.port());
-                let Some(interface) = local_addr
-                    .and_then(|a| view.interfaces.iter().find(|i| i.ip == a.ip()).cloned())
+            let local = stream.local_addr().ok().or(local);
+            let shared = Arc::clone(&self.shared);
+            let tls = self.tls.clone();
+            if shared.config.trusted_proxies.is_empty() {
+                if let Some(conn) = regional_conn(&shared, peer, local, tls.is_some(), None, None) {
+                    tokio::spawn(serve_connection(
+                        shared,
+                        tls,
+                        graceful.watcher(),
+                        stream,
+                        conn,
+                    ));
+                }
+                continue;
+            }
+            // With Proxy Protocol configured, the header (or its absence) is read in the
+            // connection's own task, so a slow proxy holds up nobody.
+            let watcher = graceful.watcher();
+            tokio::spawn(async move {
+                let mut stream = stream;
+                let Some((source, vpce, proxy)) = proxied_source(&shared, &mut stream, peer).await
                 else {
-                    continue;
+                    return;
                 };
-                if !interface.admits(peer.ip(), port) {
-                    tracing::debug!(%peer, endpoint = %interface.endpoint.endpoint, "connection refused by the endpoint's security groups");
-                    continue;
-                }
-                (None, Some(interface))
-            } else if !self.shared.config.trusted_proxies.is_empty() {
-                // With Proxy Protocol configured, the header (or its absence) is read in the
-                // connection's own task, so a slow proxy holds up nobody.
-                let shared = Arc::clone(&self.shared);
-                let tls = self.tls.clone();
-                let watcher = graceful.watcher();
-                let local = local_addr.or(local);
-                tokio::spawn(async move {
-                    let mut stream = stream;
-                    let timeout = shared.config.read_timeout;
-                    let trusted = shared
-                        .config
-                        .trusted_proxies
-                        .iter()
-                        .any(|n| n.contains(&peer.ip()));
-                    let (source, vpce, proxy) = if trusted {
-                        match crate::proxy::read_header(&mut stream, timeout).await {
-                            Ok(p) => (p.source.unwrap_or(peer), p.vpce, Some(peer)),
-                            Err(refusal) => {
-                                tracing::debug!(%peer, ?refusal, "connection closed: no valid Proxy Protocol header from a trusted proxy");
-                                return;
-                            }
-                        }
-                    } else {
-                        if crate::proxy::sends_header(&stream, timeout).await {
-                            tracing::debug!(%peer, "connection closed: Proxy Protocol header from an untrusted peer");
-                            return;
-                        }
-                        (peer, None, None)
-                    };
-                    let Some(conn) =
-                        regional_conn(&shared, source, local, tls.is_some(), proxy, vpce)
-                    else {
-                        return;
-                    };
-                    serve_connection(shared, tls, watcher, stream, conn).await;
-                });
-                continue;
-            } else {
-                let conn = regional_conn(
-                    &self.shared,
-                    peer,
-                    local_addr.or(local),
-                    self.tls.is_some(),
-                    None,
-                    None,
-                );
-                if let Some(conn) = conn {
-                    self.spawn_connection(&graceful, stream, conn);
-                }
-                continue;
-            };
-            let conn = ConnInfo {
-                peer,
-                local: local_addr.or(local),
-                tls: self.tls.is_some(),
-                subnet,
-                interface,
-                proxy: None,
-                proxied_endpoint: None,
-            };
-            self.spawn_connection(&graceful, stream, conn);
+                let Some(conn) = regional_conn(&shared, source, local, tls.is_some(), proxy, vpce)
+                else {
+                    return;
+                };
+                serve_connection(shared, tls, watcher, stream, conn).await;
+            });
         }
         tracing::info!("shutting down: no longer accepting, draining in-flight requests");
         drop(self.listener);
-        for (_, task) in endpoint_listeners.drain() {
-            task.abort();
+        for (_, listener) in endpoints.drain() {
+            listener.task.abort();
         }
         if tokio::time::timeout(self.shared.config.shutdown_grace, graceful.shutdown())
             .await
@@ -223,41 +213,79 @@ impl Server {
         }
     }
 
-    /// Starts listeners for interface-endpoint addresses that have none and stops those whose
-    /// endpoint is gone.
+    fn any_failed(&self) -> bool {
+        self.shared
+            .listeners
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .values()
+            .any(Option::is_some)
+    }
+
+    /// Starts listeners for interface-endpoint addresses that have none, stops those whose
+    /// endpoint is gone, renews certificates whose endpoint's names changed, and records
+    /// which addresses are listened on (the endpoint's state follows from that).
     async fn reconcile(
         &self,
         view: &NetworkView,
-        running: &mut HashMap<SocketAddr, tokio::task::JoinHandle<()>>,
-        tx: &mpsc::Sender<(TcpStream, SocketAddr)>,
+        running: &mut HashMap<SocketAddr, EndpointListener>,
+        tx: &mpsc::Sender<EndpointConn>,
     ) {
         let port = self.shared.config.endpoint_port;
-        let wanted: Vec<SocketAddr> = view
+        let wanted: HashMap<SocketAddr, &InterfaceListener> = view
             .interfaces
             .iter()
-            .map(|i| SocketAddr::new(i.ip, port))
+            .map(|i| (SocketAddr::new(i.ip, port), i.as_ref()))
             .collect();
-        running.retain(|addr, task| {
-            let keep = wanted.contains(addr);
+        running.retain(|addr, listener| {
+            let keep = wanted.contains_key(addr);
             if !keep {
-                task.abort();
+                listener.task.abort();
                 tracing::info!(%addr, "interface endpoint listener stopped");
             }
             keep
         });
-        for addr in wanted {
-            if running.contains_key(&addr) {
+        let mut status: HashMap<IpAddr, Option<String>> = HashMap::new();
+        for (addr, interface) in wanted {
+            // HTTPS with a certificate for every name of the endpoint and every address.
+            let tls = match &self.ca {
+                None => None,
+                Some(ca) => {
+                    let current = running
+                        .get(&addr)
+                        .and_then(|l| l.tls.as_ref())
+                        .filter(|(names, _)| *names == interface.names);
+                    match current {
+                        Some(tls) => Some(tls.clone()),
+                        None => match ca.acceptor(&interface.names, &[interface.ip]) {
+                            Ok(acceptor) => Some((interface.names.clone(), acceptor)),
+                            Err(err) => {
+                                status.insert(addr.ip(), Some(err.to_string()));
+                                continue;
+                            }
+                        },
+                    }
+                }
+            };
+            if let Some(listener) = running.get_mut(&addr) {
+                listener.tls = tls;
+                status.insert(addr.ip(), None);
                 continue;
             }
             match TcpListener::bind(addr).await {
                 Ok(listener) => {
-                    tracing::info!(%addr, "interface endpoint listening");
+                    tracing::info!(%addr, endpoint = %interface.endpoint.endpoint, "interface endpoint listening");
                     let tx = tx.clone();
                     let task = tokio::spawn(async move {
                         loop {
                             match listener.accept().await {
-                                Ok(pair) => {
-                                    if tx.send(pair).await.is_err() {
+                                Ok((stream, peer)) => {
+                                    let conn = EndpointConn {
+                                        stream,
+                                        peer,
+                                        local: addr,
+                                    };
+                                    if tx.send(conn).await.is_err() {
                                         break;
                                     }
                                 }
@@ -268,24 +296,23 @@ impl Server {
                             }
                         }
                     });
-                    running.insert(addr, task);
+                    running.insert(addr, EndpointListener { task, tls });
+                    status.insert(addr.ip(), None);
                 }
                 Err(err) => {
                     tracing::error!(%addr, %err, "cannot listen for an interface endpoint");
+                    status.insert(
+                        addr.ip(),
+                        Some(format!("Cove cannot listen on {addr}: {err}")),
+                    );
                 }
             }
         }
-    }
-
-    /// Serves one accepted connection in its own task (TLS handshake included).
-    fn spawn_connection(&self, graceful: &GracefulShutdown, stream: TcpStream, conn: ConnInfo) {
-        tokio::spawn(serve_connection(
-            Arc::clone(&self.shared),
-            self.tls.clone(),
-            graceful.watcher(),
-            stream,
-            conn,
-        ));
+        *self
+            .shared
+            .listeners
+            .lock()
+            .unwrap_or_else(|e| e.into_inner()) = status;
     }
 
     /// The engine this server serves.
@@ -345,6 +372,81 @@ async fn serve_connection(
     if let Err(err) = result {
         tracing::debug!(%peer, %err, "connection ended with an error");
     }
+}
+
+/// Reads the Proxy Protocol header of a connection when Proxy Protocol is configured: from a
+/// trusted proxy the header is required and names the client (and maybe the AWS endpoint it
+/// came through); from anyone else a header closes the connection. Returns the source that
+/// stands for the client, the endpoint id, and the proxy's own address; `None` when the
+/// connection is to be closed.
+async fn proxied_source(
+    shared: &Shared,
+    stream: &mut TcpStream,
+    peer: SocketAddr,
+) -> Option<(SocketAddr, Option<String>, Option<SocketAddr>)> {
+    let timeout = shared.config.read_timeout;
+    let trusted = shared
+        .config
+        .trusted_proxies
+        .iter()
+        .any(|n| n.contains(&peer.ip()));
+    if trusted {
+        match crate::proxy::read_header(stream, timeout).await {
+            Ok(p) => Some((p.source.unwrap_or(peer), p.vpce, Some(peer))),
+            Err(refusal) => {
+                tracing::debug!(%peer, ?refusal, "connection closed: no valid Proxy Protocol header from a trusted proxy");
+                None
+            }
+        }
+    } else if crate::proxy::sends_header(stream, timeout).await {
+        tracing::debug!(%peer, "connection closed: Proxy Protocol header from an untrusted peer");
+        None
+    } else {
+        Some((peer, None, None))
+    }
+}
+
+/// Serves a connection to an interface endpoint's address: the client's source (the peer, or
+/// whom a trusted proxy speaks for) must be admitted by the endpoint's security groups, as
+/// it would be at the network interface; otherwise the connection is closed unanswered.
+async fn serve_endpoint(
+    shared: Arc<Shared>,
+    tls: Option<TlsAcceptor>,
+    watcher: Watcher,
+    accepted: EndpointConn,
+) {
+    let EndpointConn {
+        mut stream,
+        peer,
+        local,
+    } = accepted;
+    let (source, proxy) = if shared.config.trusted_proxies.is_empty() {
+        (peer, None)
+    } else {
+        // The listener is the endpoint: a proxy's endpoint TLV does not change which.
+        match proxied_source(&shared, &mut stream, peer).await {
+            Some((source, _, proxy)) => (source, proxy),
+            None => return,
+        }
+    };
+    let view = shared.engine.network_view();
+    let Some(interface) = view.interfaces.iter().find(|i| i.ip == local.ip()).cloned() else {
+        return;
+    };
+    if !interface.admits(source.ip(), local.port()) {
+        tracing::debug!(%source, endpoint = %interface.endpoint.endpoint, "connection refused by the endpoint's security groups");
+        return;
+    }
+    let conn = ConnInfo {
+        peer: source,
+        local: Some(local),
+        tls: tls.is_some(),
+        subnet: None,
+        interface: Some(interface),
+        proxy,
+        proxied_endpoint: None,
+    };
+    serve_connection(shared, tls, watcher, stream, conn).await;
 }
 
 /// The facts of a connection on the regional listener from `source` (the peer, or the client

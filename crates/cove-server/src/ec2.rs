@@ -315,13 +315,43 @@ fn permissions(params: &Params) -> Result<Vec<Permission>, Failure> {
     Ok(out)
 }
 
-fn write_endpoint(x: &mut Xml, tag: &str, owner: &str, region: &str, e: &VpcEndpoint) {
+/// An endpoint's state, with the reason when it failed. A gateway endpoint is `available` at
+/// once; an interface endpoint is `pending` until Cove listens on every one of its addresses,
+/// then `available`, or `failed` when it cannot listen on one of them (the reason says why).
+fn endpoint_state(e: &VpcEndpoint, listeners: &Listeners) -> (&'static str, Option<String>) {
+    if e.kind != "Interface" {
+        return ("available", None);
+    }
+    let mut state = "available";
+    for eni in &e.interfaces {
+        let ip = eni.ip.parse::<std::net::IpAddr>().ok();
+        match ip.and_then(|ip| listeners.get(&ip)) {
+            None => state = "pending",
+            Some(None) => {}
+            Some(Some(reason)) => return ("failed", Some(reason.clone())),
+        }
+    }
+    (state, None)
+}
+
+/// Interface-endpoint address -> `None` while listened on, or why it cannot be.
+type Listeners = std::collections::HashMap<std::net::IpAddr, Option<String>>;
+
+fn write_endpoint(
+    x: &mut Xml,
+    tag: &str,
+    owner: &str,
+    region: &str,
+    e: &VpcEndpoint,
+    listeners: &Listeners,
+) {
+    let (state, failure) = endpoint_state(e, listeners);
     x.open(tag)
         .leaf("vpcEndpointId", &e.id)
         .leaf("vpcEndpointType", &e.kind)
         .leaf("vpcId", &e.vpc)
         .leaf("serviceName", &e.service_name)
-        .leaf("state", "available")
+        .leaf("state", state)
         .leaf("policyDocument", &e.policy)
         .open("routeTableIdSet");
     for t in &e.route_tables {
@@ -354,6 +384,12 @@ fn write_endpoint(x: &mut Xml, tag: &str, owner: &str, region: &str, e: &VpcEndp
         .leaf("creationTimestamp", &timestamp(e.created))
         .leaf("ownerId", owner);
     write_tags(x, &e.tags);
+    if let Some(reason) = failure {
+        x.open("lastError")
+            .leaf("code", "ListenerUnavailable")
+            .leaf("message", &reason)
+            .close("lastError");
+    }
     x.close(tag);
 }
 
@@ -364,9 +400,11 @@ pub fn ec2(
     guard: &Guard<'_>,
     region: &str,
     listener: Option<std::net::SocketAddr>,
+    listeners: &crate::ListenerStatus,
     action: &str,
     params: &Params,
 ) -> Result<String, Failure> {
+    let listening = || listeners.lock().unwrap_or_else(|e| e.into_inner()).clone();
     let account = guard.principal().account.clone();
     let arn = |kind: &str, id: &str| format!("arn:aws:ec2:{region}:{account}:{kind}/{id}");
     let authorize = |resource: &str| -> Result<(), Failure> {
@@ -743,11 +781,19 @@ pub fn ec2(
                     ));
                 }
             };
-            write_endpoint(&mut x, "vpcEndpoint", &account, region, &endpoint);
+            write_endpoint(
+                &mut x,
+                "vpcEndpoint",
+                &account,
+                region,
+                &endpoint,
+                &listening(),
+            );
         }
         "DescribeVpcEndpoints" => {
             authorize("*")?;
             let ids = params.indexed("VpcEndpointId");
+            let listeners = listening();
             engine.network_read(&account, region, |s| -> Result<(), Failure> {
                 x.open("vpcEndpointSet");
                 for e in selected(
@@ -760,10 +806,10 @@ pub fn ec2(
                         ("vpc-id", e.vpc.clone()),
                         ("service-name", e.service_name.clone()),
                         ("vpc-endpoint-type", e.kind.clone()),
-                        ("vpc-endpoint-state", "available".into()),
+                        ("vpc-endpoint-state", endpoint_state(e, &listeners).0.into()),
                     ];
                     if passes(&filters, &attrs, &e.tags) {
-                        write_endpoint(&mut x, "item", &account, region, e);
+                        write_endpoint(&mut x, "item", &account, region, e, &listeners);
                     }
                 }
                 x.close("vpcEndpointSet");

@@ -341,6 +341,7 @@ async fn serve_query(
     let engine = Arc::clone(&shared.engine);
     let audit = shared.audit.clone();
     let result = {
+        let shared = Arc::clone(shared);
         let action = action.clone();
         let request_id = request_id.to_string();
         tokio::task::spawn_blocking(move || {
@@ -357,6 +358,7 @@ async fn serve_query(
                     &guard,
                     &caller.region,
                     conn.local,
+                    &shared.listeners,
                     &action,
                     &params,
                 )

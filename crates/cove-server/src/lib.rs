@@ -12,6 +12,7 @@ mod access;
 mod audit;
 mod auth;
 mod authz;
+mod ca;
 mod dispatch;
 mod ec2;
 pub mod error;
@@ -27,6 +28,7 @@ use std::time::Duration;
 use cove_engine::Engine;
 
 pub use accept::Server;
+pub use ca::LocalCa;
 
 /// How the server authenticates requests.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -58,6 +60,9 @@ pub struct ServerConfig {
     pub trusted_proxies: Vec<ipnet::IpNet>,
     /// The port interface endpoints listen on at each of their addresses (AWS: 443).
     pub endpoint_port: u16,
+    /// Where Cove's local CA lives (created there on first start): interface endpoints serve
+    /// HTTPS with certificates it signs for their DNS names. `None`: plain HTTP on them.
+    pub endpoint_ca_dir: Option<PathBuf>,
     /// Where to append one JSON line per authorization decision; no audit log when `None`.
     pub audit_log: Option<PathBuf>,
 }
@@ -73,7 +78,15 @@ pub(crate) struct Shared {
     pub audit: Option<audit::AuditLog>,
     /// When access keys were last reloaded from storage for an unknown key.
     pub last_reload: std::sync::Mutex<Option<std::time::Instant>>,
+    /// Whether each interface-endpoint address is being listened on: absent while Cove has
+    /// not tried yet (the endpoint is `pending`), `None` once it listens, the reason when it
+    /// cannot (the endpoint is `failed`).
+    pub listeners: ListenerStatus,
 }
+
+/// Interface-endpoint address -> `None` (listening) or why it cannot listen.
+pub(crate) type ListenerStatus =
+    std::sync::Mutex<std::collections::HashMap<std::net::IpAddr, Option<String>>>;
 
 /// (access key id, date, region) -> (the secret it was derived from, the signing key).
 pub(crate) type SigningKeys =
