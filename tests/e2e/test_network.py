@@ -465,3 +465,52 @@ def test_proxy_protocol_from_trusted_proxies_only(tmp_path, aws_env):
         assert answer.startswith(b"HTTP/1.1 400") and b"AccessDeniedException" in answer
     finally:
         cove.stop()
+
+
+def test_modify_interface_endpoint_subnets_and_security_groups(cove, aws_env):
+    """ModifyVpcEndpoint on an interface endpoint: subnets add and remove network interfaces
+    (one per zone), security groups are added and removed, and refused changes change nothing."""
+    vpc = aws(cove, aws_env, "ec2", "create-vpc", "--cidr-block", "127.52.0.0/16")[1]["Vpc"]["VpcId"]
+    a, a2, b = [
+        aws(cove, aws_env, "ec2", "create-subnet", "--vpc-id", vpc, "--cidr-block", cidr,
+            "--availability-zone", zone)[1]["Subnet"]["SubnetId"]
+        for cidr, zone in [("127.52.1.0/24", f"{REGION}a"), ("127.52.3.0/24", f"{REGION}a"), ("127.52.2.0/24", f"{REGION}b")]
+    ]
+    extra = aws(cove, aws_env, "ec2", "create-security-group", "--group-name", "extra",
+                "--description", "extra", "--vpc-id", vpc)[1]["GroupId"]
+    vpce = aws(cove, aws_env, "ec2", "create-vpc-endpoint", "--vpc-endpoint-type", "Interface", "--vpc-id", vpc,
+               "--service-name", f"com.amazonaws.{REGION}.dynamodb", "--subnet-ids", a)[1]["VpcEndpoint"]["VpcEndpointId"]
+
+    def current():
+        return aws(cove, aws_env, "ec2", "describe-vpc-endpoints", "--vpc-endpoint-ids", vpce)[1]["VpcEndpoints"][0]
+
+    before = current()
+    default_group = before["Groups"][0]["GroupId"]
+    aws(cove, aws_env, "ec2", "modify-vpc-endpoint", "--vpc-endpoint-id", vpce, "--add-subnet-ids", b,
+        "--add-security-group-ids", extra)
+    after = current()
+    assert sorted(after["SubnetIds"]) == sorted([a, b]) and len(after["NetworkInterfaceIds"]) == 2
+    assert [g["GroupId"] for g in after["Groups"]] == [default_group, extra]
+    assert len(after["DnsEntries"]) == 3 and after["DnsEntries"][2]["DnsName"].endswith(f"-{REGION}b.dynamodb.{REGION}.vpce.amazonaws.com")
+    enis = aws(cove, aws_env, "ec2", "describe-network-interfaces", "--network-interface-ids", *after["NetworkInterfaceIds"])[1]
+    assert sorted(i["PrivateIpAddress"] for i in enis["NetworkInterfaces"]) == ["127.52.1.4", "127.52.2.4"]
+    assert all(i["Description"] == f"VPC Endpoint Interface {vpce}" for i in enis["NetworkInterfaces"])
+    # One subnet per zone; route tables are for gateway endpoints; at least one subnet and
+    # one group stay. Each refusal leaves the endpoint as it was.
+    assert "(DuplicateSubnetsInSameZone)" in denied(cove, aws_env, PUBLIC, "ec2", "modify-vpc-endpoint",
+                                                    "--vpc-endpoint-id", vpce, "--add-subnet-ids", a2)
+    main = aws(cove, aws_env, "ec2", "describe-route-tables", "--filters", f"Name=vpc-id,Values={vpc}")[1]["RouteTables"][0]["RouteTableId"]
+    assert "(InvalidParameter)" in denied(cove, aws_env, PUBLIC, "ec2", "modify-vpc-endpoint",
+                                          "--vpc-endpoint-id", vpce, "--add-route-table-ids", main)
+    assert "(InvalidParameter)" in denied(cove, aws_env, PUBLIC, "ec2", "modify-vpc-endpoint", "--vpc-endpoint-id", vpce,
+                                          "--remove-subnet-ids", a, b)
+    assert "(InvalidParameter)" in denied(cove, aws_env, PUBLIC, "ec2", "modify-vpc-endpoint", "--vpc-endpoint-id", vpce,
+                                          "--remove-security-group-ids", default_group, extra)
+    assert current() == after
+    # A subnet can replace another in its zone in one call.
+    aws(cove, aws_env, "ec2", "modify-vpc-endpoint", "--vpc-endpoint-id", vpce, "--remove-subnet-ids", a,
+        "--add-subnet-ids", a2, "--remove-security-group-ids", default_group)
+    last = current()
+    assert sorted(last["SubnetIds"]) == sorted([a2, b]) and [g["GroupId"] for g in last["Groups"]] == [extra]
+    code, _, err = aws(cove, aws_env, "ec2", "describe-network-interfaces", "--network-interface-ids", "eni-0123456789abcdef0", check=False)
+    assert code != 0 and "(InvalidNetworkInterfaceID.NotFound)" in err and "eni-0123456789abcdef0" in err

@@ -195,6 +195,19 @@ impl VpcEndpoint {
     }
 }
 
+/// What one ModifyVpcEndpoint asks to change.
+#[derive(Debug, Clone, Default)]
+pub struct EndpointChange {
+    pub policy: Option<String>,
+    pub reset_policy: bool,
+    pub add_route_tables: Vec<String>,
+    pub remove_route_tables: Vec<String>,
+    pub add_subnets: Vec<String>,
+    pub remove_subnets: Vec<String>,
+    pub add_security_groups: Vec<String>,
+    pub remove_security_groups: Vec<String>,
+}
+
 /// The policy EC2 gives an interface endpoint created without one, byte for byte.
 pub const DEFAULT_INTERFACE_POLICY: &str = "{\n  \"Statement\": [\n    {\n      \"Action\": \"*\", \n      \"Effect\": \"Allow\", \n      \"Principal\": \"*\", \n      \"Resource\": \"*\"\n    }\n  ]\n}";
 
@@ -704,41 +717,11 @@ impl NetworkState {
         } else {
             groups.to_vec()
         };
-        for g in &groups {
-            if self.security_group(g)?.vpc != vpc {
-                return Err(ec2_error(
-                    "InvalidParameter",
-                    format!("Security group {g} does not belong to vpc {vpc}"),
-                ));
-            }
-        }
+        self.check_groups(vpc, &groups)?;
         let mut interfaces: Vec<NetworkInterface> = Vec::new();
         for id in subnets {
-            let subnet = self.subnet(id)?.clone();
-            if subnet.vpc != vpc {
-                return Err(ec2_error(
-                    "InvalidParameter",
-                    format!("Subnet {id} does not belong to vpc {vpc}"),
-                ));
-            }
-            if interfaces
-                .iter()
-                .any(|i| i.availability_zone == subnet.availability_zone)
-            {
-                return Err(ec2_error(
-                    "DuplicateSubnetsInSameZone",
-                    format!(
-                        "Found another VPC endpoint subnet in the availability zone of {id}. VPC endpoint subnets should be in different availability zones supported by the VPC endpoint service."
-                    ),
-                ));
-            }
-            let ip = self.free_address(&subnet)?;
-            interfaces.push(NetworkInterface {
-                id: new_id("eni"),
-                subnet: id.clone(),
-                ip,
-                availability_zone: subnet.availability_zone.clone(),
-            });
+            let eni = self.new_interface(vpc, id, &interfaces)?;
+            interfaces.push(eni);
         }
         let endpoint = VpcEndpoint {
             id: new_id("vpce"),
@@ -757,16 +740,67 @@ impl NetworkState {
         Ok(endpoint)
     }
 
+    /// Every group must exist and belong to `vpc`.
+    fn check_groups(&self, vpc: &str, groups: &[String]) -> Result<()> {
+        for g in groups {
+            if self.security_group(g)?.vpc != vpc {
+                return Err(ec2_error(
+                    "InvalidParameter",
+                    format!("Security group {g} does not belong to vpc {vpc}"),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// A new network interface for an endpoint in subnet `id` of `vpc`, beside the endpoint's
+    /// `existing` interfaces (one per availability zone), at the subnet's first free address.
+    fn new_interface(
+        &self,
+        vpc: &str,
+        id: &str,
+        existing: &[NetworkInterface],
+    ) -> Result<NetworkInterface> {
+        let subnet = self.subnet(id)?.clone();
+        if subnet.vpc != vpc {
+            return Err(ec2_error(
+                "InvalidParameter",
+                format!("Subnet {id} does not belong to vpc {vpc}"),
+            ));
+        }
+        if existing
+            .iter()
+            .any(|i| i.availability_zone == subnet.availability_zone)
+        {
+            return Err(ec2_error(
+                "DuplicateSubnetsInSameZone",
+                format!(
+                    "Found another VPC endpoint subnet in the availability zone of {id}. VPC endpoint subnets should be in different availability zones supported by the VPC endpoint service."
+                ),
+            ));
+        }
+        let ip = self.free_address(&subnet, existing)?;
+        Ok(NetworkInterface {
+            id: new_id("eni"),
+            subnet: id.to_string(),
+            ip,
+            availability_zone: subnet.availability_zone.clone(),
+        })
+    }
+
     /// The first address of a subnet no network interface holds, skipping the network
     /// address and the next three (AWS's router, DNS and reserved) and the last.
-    fn free_address(&self, subnet: &Subnet) -> Result<String> {
+    /// Addresses of `also_taken` (interfaces not stored yet) count as held.
+    fn free_address(&self, subnet: &Subnet, also_taken: &[NetworkInterface]) -> Result<String> {
         let Ok(IpNet::V4(net)) = subnet.cidr.parse::<IpNet>() else {
             return Err(EngineError::Corrupt("subnet CIDR".into()));
         };
         let used: Vec<&str> = self
             .endpoints
             .values()
-            .flat_map(|e| e.interfaces.iter().map(|i| i.ip.as_str()))
+            .flat_map(|e| e.interfaces.iter())
+            .chain(also_taken)
+            .map(|i| i.ip.as_str())
             .collect();
         let first = u32::from(net.network()) + 4;
         let last = u32::from(net.broadcast()).saturating_sub(1);
@@ -809,20 +843,39 @@ impl NetworkState {
         }
     }
 
-    /// ModifyVpcEndpoint: policy (or ResetPolicy) and route tables.
-    pub fn modify_endpoint(
-        &mut self,
-        id: &str,
-        policy: Option<&str>,
-        reset_policy: bool,
-        add_tables: &[String],
-        remove_tables: &[String],
-    ) -> Result<()> {
-        let vpc = self.endpoint(id)?.vpc.clone();
-        if let Some(p) = policy {
+    /// ModifyVpcEndpoint: policy (or ResetPolicy), route tables (gateway endpoints), subnets
+    /// and security groups (interface endpoints). Every change is checked before any is
+    /// made, so a refused request changes nothing.
+    pub fn modify_endpoint(&mut self, id: &str, change: &EndpointChange) -> Result<()> {
+        let endpoint = self.endpoint(id)?.clone();
+        let vpc = endpoint.vpc.clone();
+        let interface = endpoint.kind == "Interface";
+        if let Some(p) = change.policy.as_deref() {
             check_endpoint_policy(p)?;
         }
-        for table in add_tables.iter().chain(remove_tables) {
+        let tables = change
+            .add_route_tables
+            .iter()
+            .chain(&change.remove_route_tables);
+        let subnets = change.add_subnets.iter().chain(&change.remove_subnets);
+        let groups = change
+            .add_security_groups
+            .iter()
+            .chain(&change.remove_security_groups);
+        if interface && tables.clone().next().is_some() {
+            return Err(ec2_error(
+                "InvalidParameter",
+                "Route table IDs are only supported for Gateway type VPC Endpoint.".to_string(),
+            ));
+        }
+        if !interface && (subnets.clone().next().is_some() || groups.clone().next().is_some()) {
+            return Err(ec2_error(
+                "InvalidParameter",
+                "Subnet and security group IDs are only supported for Interface type VPC Endpoint."
+                    .to_string(),
+            ));
+        }
+        for table in tables {
             if self.route_table(table)?.vpc != vpc {
                 return Err(ec2_error(
                     "InvalidParameter",
@@ -830,22 +883,67 @@ impl NetworkState {
                 ));
             }
         }
-        for table in add_tables {
+        // Interfaces: removed ones go first, so a subnet can replace another in its zone.
+        let mut interfaces = endpoint.interfaces.clone();
+        for subnet in &change.remove_subnets {
+            self.subnet(subnet)?;
+            if !interfaces.iter().any(|i| i.subnet == *subnet) {
+                return Err(ec2_error(
+                    "InvalidParameter",
+                    format!("Subnet {subnet} is not associated with the endpoint {id}"),
+                ));
+            }
+            interfaces.retain(|i| i.subnet != *subnet);
+        }
+        for subnet in &change.add_subnets {
+            if interfaces.iter().any(|i| i.subnet == *subnet) {
+                continue;
+            }
+            let eni = self.new_interface(&vpc, subnet, &interfaces)?;
+            interfaces.push(eni);
+        }
+        if interface && interfaces.is_empty() {
+            return Err(ec2_error(
+                "InvalidParameter",
+                "At least one subnet must be specified for an Interface endpoint".to_string(),
+            ));
+        }
+        let mut security_groups = endpoint.security_groups.clone();
+        self.check_groups(&vpc, &change.add_security_groups)?;
+        for g in &change.remove_security_groups {
+            self.security_group(g)?;
+            security_groups.retain(|x| x != g);
+        }
+        for g in &change.add_security_groups {
+            if !security_groups.contains(g) {
+                security_groups.push(g.clone());
+            }
+        }
+        if interface && security_groups.is_empty() {
+            return Err(ec2_error(
+                "InvalidParameter",
+                "At least one security group must be specified for an Interface endpoint"
+                    .to_string(),
+            ));
+        }
+        for table in &change.add_route_tables {
             self.add_endpoint_route(id, table);
         }
-        for table in remove_tables {
+        for table in &change.remove_route_tables {
             self.remove_endpoint_route(id, table);
         }
         let endpoint = self.endpoints.get_mut(id).expect("checked");
-        if reset_policy {
-            endpoint.policy = if endpoint.kind == "Interface" {
+        endpoint.interfaces = interfaces;
+        endpoint.security_groups = security_groups;
+        if change.reset_policy {
+            endpoint.policy = if interface {
                 DEFAULT_INTERFACE_POLICY
             } else {
                 DEFAULT_GATEWAY_POLICY
             }
             .to_string();
-        } else if let Some(p) = policy {
-            endpoint.policy = p.to_string();
+        } else if let Some(p) = &change.policy {
+            endpoint.policy = p.clone();
         }
         Ok(())
     }

@@ -5,8 +5,8 @@
 
 use cove_engine::Engine;
 use cove_engine::network::{
-    InternetGateway, NetworkState, Permission, RouteTable, SecurityGroup, Subnet, Tags, Vpc,
-    VpcEndpoint, dynamodb_prefix_list, dynamodb_service,
+    EndpointChange, InternetGateway, NetworkInterface, NetworkState, Permission, RouteTable,
+    SecurityGroup, Subnet, Tags, Vpc, VpcEndpoint, dynamodb_prefix_list, dynamodb_service,
 };
 use cove_query::{Params, Xml};
 
@@ -23,6 +23,15 @@ fn required<'p>(params: &'p Params, name: &str) -> Result<&'p str, Failure> {
             format!("The request must contain the parameter {name}"),
         )
     })
+}
+
+/// A list parameter (`Name.1`, `Name.2`, …) as owned strings.
+fn id_list(params: &Params, name: &str) -> Vec<String> {
+    params
+        .indexed(name)
+        .into_iter()
+        .map(str::to_string)
+        .collect()
 }
 
 /// EC2 prints times with milliseconds.
@@ -313,6 +322,64 @@ fn permissions(params: &Params) -> Result<Vec<Permission>, Failure> {
         ));
     }
     Ok(out)
+}
+
+/// One network interface of an interface endpoint, as DescribeNetworkInterfaces shows it.
+fn write_network_interface(
+    x: &mut Xml,
+    state: &NetworkState,
+    owner: &str,
+    e: &VpcEndpoint,
+    eni: &NetworkInterface,
+    description: &str,
+) {
+    let dns = format!(
+        "ip-{}.{}.compute.internal",
+        eni.ip.replace('.', "-"),
+        state.region
+    );
+    // A stable, locally administered MAC address derived from the interface id.
+    let hex = eni.id.trim_start_matches("eni-");
+    let mac: Vec<&str> = (0..5)
+        .map(|i| hex.get(i * 2..i * 2 + 2).unwrap_or("00"))
+        .collect();
+    x.open("item")
+        .leaf("networkInterfaceId", &eni.id)
+        .leaf("subnetId", &eni.subnet)
+        .leaf("vpcId", &e.vpc)
+        .leaf("availabilityZone", &eni.availability_zone)
+        .leaf("description", description)
+        .leaf("ownerId", owner)
+        .leaf("requesterManaged", "true")
+        .leaf("status", "in-use")
+        .leaf("macAddress", &format!("02:{}", mac.join(":")))
+        .leaf("privateIpAddress", &eni.ip)
+        .leaf("privateDnsName", &dns)
+        .leaf("sourceDestCheck", "true")
+        .open("groupSet");
+    for g in &e.security_groups {
+        let name = state
+            .security_groups
+            .get(g)
+            .map(|s| s.name.as_str())
+            .unwrap_or("");
+        x.open("item")
+            .leaf("groupId", g)
+            .leaf("groupName", name)
+            .close("item");
+    }
+    x.close("groupSet")
+        .leaf("interfaceType", "vpc_endpoint")
+        .open("privateIpAddressesSet")
+        .open("item")
+        .leaf("privateIpAddress", &eni.ip)
+        .leaf("privateDnsName", &dns)
+        .leaf("primary", "true")
+        .close("item")
+        .close("privateIpAddressesSet")
+        .open("tagSet")
+        .close("tagSet")
+        .close("item");
 }
 
 /// An endpoint's state, with the reason when it failed. A gateway endpoint is `available` at
@@ -754,13 +821,7 @@ pub fn ec2(
             let kind = params.get("VpcEndpointType").unwrap_or("Gateway");
             let tags = params.tag_specification("vpc-endpoint");
             let policy = params.get("PolicyDocument");
-            let ids = |name: &str| -> Vec<String> {
-                params
-                    .indexed(name)
-                    .into_iter()
-                    .map(str::to_string)
-                    .collect()
-            };
+            let ids = |name: &str| id_list(params, name);
             let endpoint = match kind {
                 "Gateway" => {
                     let tables = ids("RouteTableId");
@@ -819,21 +880,58 @@ pub fn ec2(
         "ModifyVpcEndpoint" => {
             let id = required(params, "VpcEndpointId")?;
             authorize(&arn("vpc-endpoint", id))?;
-            let add: Vec<String> = params
-                .indexed("AddRouteTableId")
-                .into_iter()
-                .map(str::to_string)
-                .collect();
-            let remove: Vec<String> = params
-                .indexed("RemoveRouteTableId")
-                .into_iter()
-                .map(str::to_string)
-                .collect();
-            let reset = params.get("ResetPolicy") == Some("true");
-            engine.network_update(&account, region, |s| {
-                s.modify_endpoint(id, params.get("PolicyDocument"), reset, &add, &remove)
-            })?;
+            let ids = |name: &str| id_list(params, name);
+            let change = EndpointChange {
+                policy: params.get("PolicyDocument").map(str::to_string),
+                reset_policy: params.get("ResetPolicy") == Some("true"),
+                add_route_tables: ids("AddRouteTableId"),
+                remove_route_tables: ids("RemoveRouteTableId"),
+                add_subnets: ids("AddSubnetId"),
+                remove_subnets: ids("RemoveSubnetId"),
+                add_security_groups: ids("AddSecurityGroupId"),
+                remove_security_groups: ids("RemoveSecurityGroupId"),
+            };
+            engine.network_update(&account, region, |s| s.modify_endpoint(id, &change))?;
             x.leaf("return", "true");
+        }
+        "DescribeNetworkInterfaces" => {
+            authorize("*")?;
+            let ids = params.indexed("NetworkInterfaceId");
+            engine.network_read(&account, region, |s| -> Result<(), Failure> {
+                // Cove's network interfaces are those of interface endpoints.
+                let all: std::collections::BTreeMap<String, (&VpcEndpoint, &NetworkInterface)> = s
+                    .endpoints
+                    .values()
+                    .flat_map(|e| e.interfaces.iter().map(move |i| (i.id.clone(), (e, i))))
+                    .collect();
+                x.open("networkInterfaceSet");
+                for (e, eni) in selected(
+                    &ids,
+                    &all,
+                    ("InvalidNetworkInterfaceID.NotFound", "networkInterface"),
+                )? {
+                    let description = format!("VPC Endpoint Interface {}", e.id);
+                    let mut attrs = vec![
+                        ("network-interface-id", eni.id.clone()),
+                        ("vpc-id", e.vpc.clone()),
+                        ("subnet-id", eni.subnet.clone()),
+                        ("availability-zone", eni.availability_zone.clone()),
+                        ("description", description.clone()),
+                        ("interface-type", "vpc_endpoint".into()),
+                        ("requester-managed", "true".into()),
+                        ("status", "in-use".into()),
+                        ("owner-id", account.clone()),
+                        ("private-ip-address", eni.ip.clone()),
+                        ("addresses.private-ip-address", eni.ip.clone()),
+                    ];
+                    attrs.extend(e.security_groups.iter().map(|g| ("group-id", g.clone())));
+                    if passes(&filters, &attrs, &Tags::default()) {
+                        write_network_interface(&mut x, s, &account, e, eni, &description);
+                    }
+                }
+                x.close("networkInterfaceSet");
+                Ok(())
+            })?;
         }
         "DeleteVpcEndpoints" => {
             let ids = params.indexed("VpcEndpointId");
