@@ -1171,9 +1171,23 @@ pub struct EndpointPath {
     /// The region of the DynamoDB service the endpoint reaches.
     pub region: String,
     pub policy: Arc<Policy>,
+    /// The policy allows everything unconditionally (the default): evaluating it can only
+    /// allow, so the root user's requests through the endpoint need no evaluation.
+    pub allows_everything: bool,
 }
 
 impl EndpointPath {
+    fn new(endpoint: &VpcEndpoint, account: &str, region: &str, policy: Policy) -> EndpointPath {
+        EndpointPath {
+            endpoint: endpoint.id.clone(),
+            vpc: endpoint.vpc.clone(),
+            account: account.to_string(),
+            region: region.to_string(),
+            allows_everything: policy.allows_everything(),
+            policy: Arc::new(policy),
+        }
+    }
+
     /// An endpoint Cove does not manage, named by a trusted proxy (a real AWS endpoint, whose
     /// policy AWS applies): full access as far as Cove is concerned.
     pub fn foreign(id: &str) -> EndpointPath {
@@ -1186,6 +1200,7 @@ impl EndpointPath {
                 Policy::parse(DEFAULT_GATEWAY_POLICY, PolicyKind::Endpoint)
                     .expect("the default endpoint policy parses"),
             ),
+            allows_everything: true,
         }
     }
 }
@@ -1288,13 +1303,7 @@ fn compile(states: &HashMap<(String, String), NetworkState>) -> NetworkView {
                 .filter(|e| e.kind == "Gateway")
                 .filter_map(|e| {
                     let policy = Policy::parse(&e.policy, PolicyKind::Endpoint).ok()?;
-                    Some(EndpointPath {
-                        endpoint: e.id.clone(),
-                        vpc: e.vpc.clone(),
-                        account: state.account.clone(),
-                        region: state.region.clone(),
-                        policy: Arc::new(policy),
-                    })
+                    Some(EndpointPath::new(e, &state.account, &state.region, policy))
                 })
                 .collect();
             subnets.push(Arc::new(SubnetRoute {
@@ -1326,13 +1335,7 @@ fn compile(states: &HashMap<(String, String), NetworkState>) -> NetworkView {
             let Ok(policy) = Policy::parse(&e.policy, PolicyKind::Endpoint) else {
                 continue;
             };
-            let path = Arc::new(EndpointPath {
-                endpoint: e.id.clone(),
-                vpc: e.vpc.clone(),
-                account: state.account.clone(),
-                region: state.region.clone(),
-                policy: Arc::new(policy),
-            });
+            let path = Arc::new(EndpointPath::new(e, &state.account, &state.region, policy));
             let names: Vec<String> = e
                 .dns_names(&state.region)
                 .into_iter()
@@ -1364,13 +1367,12 @@ fn compile(states: &HashMap<(String, String), NetworkState>) -> NetworkView {
     for state in states.values() {
         for e in state.endpoints.values().filter(|e| e.kind == "Gateway") {
             if let Ok(policy) = Policy::parse(&e.policy, PolicyKind::Endpoint) {
-                gateways.push(Arc::new(EndpointPath {
-                    endpoint: e.id.clone(),
-                    vpc: e.vpc.clone(),
-                    account: state.account.clone(),
-                    region: state.region.clone(),
-                    policy: Arc::new(policy),
-                }));
+                gateways.push(Arc::new(EndpointPath::new(
+                    e,
+                    &state.account,
+                    &state.region,
+                    policy,
+                )));
             }
         }
     }

@@ -90,6 +90,33 @@ pub(crate) enum PrincipalEntry {
 }
 
 impl Policy {
+    /// Whether the policy allows everyone every action on every resource whatever the
+    /// request: no statement denies, and one allows `"Principal": "*"`, `"Action": "*"` and
+    /// `"Resource": "*"` without a condition (the default VPC endpoint policy). Evaluating
+    /// such a policy always gives Allow, so callers may skip building a request context
+    /// for it.
+    pub fn allows_everything(&self) -> bool {
+        let everyone = |s: &Statement| {
+            s.principal
+                .as_ref()
+                .is_some_and(|p| !p.negated && p.entries.contains(&PrincipalEntry::Everyone))
+        };
+        let all_actions = |s: &Statement| match &s.actions {
+            Matcher::Any => true,
+            Matcher::Listed(list) => list.iter().any(Pattern::is_any),
+            Matcher::NotListed(_) => false,
+        };
+        let all_resources = |s: &Statement| match &s.resources {
+            Matcher::Any => true,
+            Matcher::Listed(list) => list.iter().any(|r| matches!(r, ArnPattern::All)),
+            Matcher::NotListed(_) => false,
+        };
+        self.statements.iter().all(|s| s.effect == Effect::Allow)
+            && self.statements.iter().any(|s| {
+                s.conditions.is_empty() && everyone(s) && all_actions(s) && all_resources(s)
+            })
+    }
+
     /// Parses and validates `text` as a policy of `kind`, with IAM's error texts.
     pub fn parse(text: &str, kind: PolicyKind) -> Result<Policy, PolicyError> {
         let syntax = || PolicyError::Malformed("Syntax errors in policy.".into());

@@ -55,6 +55,11 @@ pub(crate) struct Pattern {
 }
 
 impl Pattern {
+    /// Whether the pattern is a lone `*`, which matches any text.
+    pub(crate) fn is_any(&self) -> bool {
+        matches!(*self.pieces, [Piece::Any])
+    }
+
     pub(crate) fn compile(text: &str, syntax: Syntax) -> Pattern {
         let mut pieces = Vec::new();
         let mut literal = String::new();

@@ -876,3 +876,24 @@ fn the_walkthrough_endpoint_condition() {
     assert!(run(&ctx(&[("aws:SourceVpce", "vpce-0123456789abcdef0")])).is_allowed());
     assert!(!run(&ctx(&[("aws:SourceVpce", "vpce-1111111111111111f")])).is_allowed());
 }
+
+#[test]
+fn allows_everything_only_for_unconditional_allow_all_without_denies() {
+    let endpoint = |text: &str| Policy::parse(text, PolicyKind::Endpoint).unwrap();
+    // EC2's two default endpoint policies, byte for byte.
+    assert!(endpoint(r#"{"Version":"2008-10-17","Statement":[{"Effect":"Allow","Principal":"*","Action":"*","Resource":"*"}]}"#).allows_everything());
+    assert!(endpoint("{\n  \"Statement\": [\n    {\n      \"Action\": \"*\", \n      \"Effect\": \"Allow\", \n      \"Principal\": \"*\", \n      \"Resource\": \"*\"\n    }\n  ]\n}").allows_everything());
+    assert!(endpoint(r#"{"Statement":[{"Effect":"Allow","Principal":{"AWS":"*"},"Action":["dynamodb:GetItem","*"],"Resource":["*"]}]}"#).allows_everything());
+    // Anything that can deny, or that allows less, is evaluated.
+    for text in [
+        r#"{"Statement":[{"Effect":"Allow","Principal":"*","Action":"*","Resource":"*"},{"Effect":"Deny","Principal":"*","Action":"dynamodb:DeleteTable","Resource":"*"}]}"#,
+        r#"{"Statement":[{"Effect":"Allow","Principal":"*","Action":"*","Resource":"*","Condition":{"StringEquals":{"aws:PrincipalAccount":"111122223333"}}}]}"#,
+        r#"{"Statement":[{"Effect":"Allow","Principal":"*","Action":"dynamodb:*","Resource":"*"}]}"#,
+        r#"{"Statement":[{"Effect":"Allow","Principal":"*","Action":"*","Resource":"arn:aws:dynamodb:*:*:table/*"}]}"#,
+        r#"{"Statement":[{"Effect":"Allow","Principal":{"AWS":"111122223333"},"Action":"*","Resource":"*"}]}"#,
+        r#"{"Statement":[{"Effect":"Allow","NotPrincipal":{"AWS":"111122223333"},"Action":"*","Resource":"*"}]}"#,
+        r#"{"Statement":[{"Effect":"Allow","Principal":"*","NotAction":"dynamodb:PutItem","Resource":"*"}]}"#,
+    ] {
+        assert!(!endpoint(text).allows_everything(), "{text}");
+    }
+}

@@ -64,10 +64,10 @@ impl Access<'_> {
     }
 
     /// Whether any policy needs evaluating: not for the root user in its own account (a
-    /// resource policy is checked separately).
+    /// resource policy is checked separately) unless an endpoint policy may deny it.
     fn needed(&self) -> Result<bool, Failure> {
         let p = self.guard.principal();
-        Ok(p.kind != cove_policy::CallerKind::Root || self.guard.via_endpoint()?)
+        Ok(p.kind != cove_policy::CallerKind::Root || self.guard.endpoint_may_deny()?)
     }
 
     /// The account and region a table named by ARN lives in; the caller's own otherwise. A

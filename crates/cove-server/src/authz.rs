@@ -137,10 +137,16 @@ impl<'a> Guard<'a> {
         }
     }
 
-    /// Whether the request came through a VPC endpoint (whose policy must then be evaluated
-    /// even for the root user).
+    /// Whether the request came through a VPC endpoint.
     pub fn via_endpoint(&self) -> Result<bool, Failure> {
         self.path().map(|p| p.is_some())
+    }
+
+    /// Whether the request came through a VPC endpoint whose policy can deny it, and which
+    /// must then be evaluated even for the root user. A policy that allows everything
+    /// unconditionally (the default) cannot.
+    pub fn endpoint_may_deny(&self) -> Result<bool, Failure> {
+        self.path().map(|p| p.is_some_and(|g| !g.allows_everything))
     }
 
     pub fn new(
@@ -297,11 +303,12 @@ impl<'a> Guard<'a> {
         let p = self.principal;
         let gateway = self.path()?;
         // The root user acting in its own account is allowed unless a policy denies it
-        // explicitly; without such a policy there is nothing to evaluate.
+        // explicitly; without such a policy there is nothing to evaluate (an endpoint policy
+        // that allows everything unconditionally cannot deny).
         if p.kind == CallerKind::Root
             && resource_account == p.account
             && resource_policy.is_none()
-            && gateway.is_none()
+            && gateway.is_none_or(|g| g.allows_everything)
         {
             return self.root_allowed(action, resource);
         }
