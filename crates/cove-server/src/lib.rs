@@ -13,6 +13,7 @@ mod audit;
 mod auth;
 mod authz;
 mod dispatch;
+mod dns;
 mod ec2;
 pub mod error;
 mod handler;
@@ -27,6 +28,7 @@ use std::time::Duration;
 use cove_engine::Engine;
 
 pub use accept::Server;
+pub use dns::DnsServer;
 
 /// How the server authenticates requests.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
