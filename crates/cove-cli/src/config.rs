@@ -25,7 +25,7 @@ pub struct ServeArgs {
     pub data_dir: Option<PathBuf>,
     /// A TOML file with any of: listen, data_dir, tls_cert, tls_key, account_id, region, dev,
     /// item_collection_limit_bytes, read_timeout_secs, audit_log, endpoint_port,
-    /// trusted_proxies.
+    /// trusted_proxies, dns_listen.
     #[arg(long, env = "COVE_CONFIG")]
     pub config: Option<PathBuf>,
     /// PEM certificate chain; serves HTTPS together with --tls-key.
@@ -67,6 +67,10 @@ pub struct ServeArgs {
         value_delimiter = ','
     )]
     pub trusted_proxies: Vec<String>,
+    /// Answer DNS (UDP and TCP) on this address for interface VPC endpoints' names under
+    /// vpce.amazonaws.com [default: off].
+    #[arg(long, env = "COVE_DNS_LISTEN")]
+    pub dns_listen: Option<SocketAddr>,
 }
 
 #[derive(Deserialize, Default, Debug)]
@@ -84,6 +88,7 @@ struct FileSettings {
     audit_log: Option<PathBuf>,
     endpoint_port: Option<u16>,
     trusted_proxies: Option<Vec<String>>,
+    dns_listen: Option<SocketAddr>,
 }
 
 /// Resolved settings.
@@ -101,6 +106,8 @@ pub struct Settings {
     pub audit_log: Option<PathBuf>,
     pub endpoint_port: u16,
     pub trusted_proxies: Vec<ipnet::IpNet>,
+    /// Where the DNS responder listens; off when `None`.
+    pub dns_listen: Option<SocketAddr>,
 }
 
 impl Settings {
@@ -185,6 +192,7 @@ impl Settings {
             audit_log: args.audit_log.or(file.audit_log),
             endpoint_port: args.endpoint_port.or(file.endpoint_port).unwrap_or(443),
             trusted_proxies,
+            dns_listen: args.dns_listen.or(file.dns_listen),
         })
     }
 
