@@ -1313,73 +1313,6 @@ impl NetworkView {
     }
 }
 
-#[cfg(test)]
-mod dns_tests {
-    use cove_storage::Storage;
-    use cove_storage::memory::MemoryBackend;
-
-    use super::*;
-
-    const ACCOUNT: &str = "000000000000";
-    const REGION: &str = "us-east-2";
-
-    /// An engine with one VPC, subnets in zones a and b, and an interface endpoint in both.
-    fn with_endpoint() -> (Engine, VpcEndpoint) {
-        let engine = Engine::open(Storage::new(MemoryBackend::new())).unwrap();
-        let endpoint = engine
-            .network_update(ACCOUNT, REGION, |s| {
-                let vpc = s.create_vpc("127.50.0.0/16", Tags::new())?.id;
-                let a = s.create_subnet(&vpc, "127.50.1.0/24", "us-east-2a", Tags::new())?;
-                let b = s.create_subnet(&vpc, "127.50.2.0/24", "us-east-2b", Tags::new())?;
-                s.create_interface_endpoint(
-                    &vpc,
-                    &dynamodb_service(REGION),
-                    &[a.id, b.id],
-                    &[],
-                    None,
-                    Tags::new(),
-                )
-            })
-            .unwrap();
-        (engine, endpoint)
-    }
-
-    fn ips(list: &[&str]) -> Vec<Ipv4Addr> {
-        list.iter().map(|ip| ip.parse().unwrap()).collect()
-    }
-
-    #[test]
-    fn regional_zonal_and_streams_names_resolve_to_their_interfaces() {
-        let (engine, e) = with_endpoint();
-        let view = engine.network_view();
-        let base = format!("{}-{}", e.id, e.dns_suffix);
-        let both = ips(&["127.50.1.4", "127.50.2.4"]);
-        for service in ["dynamodb", "streams.dynamodb"] {
-            let regional = format!("{base}.{service}.{REGION}.vpce.amazonaws.com");
-            assert_eq!(view.dns_lookup(&regional), Some(both.as_slice()));
-            let zone_a = format!("{base}-us-east-2a.{service}.{REGION}.vpce.amazonaws.com");
-            assert_eq!(view.dns_lookup(&zone_a), Some(&both[..1]));
-            let zone_b = format!("{base}-us-east-2b.{service}.{REGION}.vpce.amazonaws.com");
-            assert_eq!(view.dns_lookup(&zone_b), Some(&both[1..]));
-        }
-        // Two endpoint names per service and zone, plus the regional ones: six in all.
-        assert_eq!(view.dns.len(), 6);
-        let upper = format!("{base}.DynamoDB.{REGION}.VPCE.amazonaws.com.").to_uppercase();
-        assert_eq!(view.dns_lookup(&upper), Some(both.as_slice()));
-        let unknown = format!("{}-zzzzzzzz.dynamodb.{REGION}.vpce.amazonaws.com", e.id);
-        assert_eq!(view.dns_lookup(&unknown), None);
-    }
-
-    #[test]
-    fn a_deleted_endpoint_leaves_the_table() {
-        let (engine, e) = with_endpoint();
-        engine
-            .network_update(ACCOUNT, REGION, |s| s.delete_endpoint(&e.id))
-            .unwrap();
-        assert!(engine.network_view().dns.is_empty());
-    }
-}
-
 fn network_key(account: &str, region: &str) -> Vec<u8> {
     let mut k = vec![keys::NETWORK];
     k.extend_from_slice(account.as_bytes());
@@ -1444,5 +1377,72 @@ impl Engine {
     /// The compiled network view, for the accept loop and authorization.
     pub fn network_view(&self) -> Arc<NetworkView> {
         Arc::clone(&self.network.read().unwrap_or_else(|e| e.into_inner()).1)
+    }
+}
+
+#[cfg(test)]
+mod dns_tests {
+    use cove_storage::Storage;
+    use cove_storage::memory::MemoryBackend;
+
+    use super::*;
+
+    const ACCOUNT: &str = "000000000000";
+    const REGION: &str = "us-east-2";
+
+    /// An engine with one VPC, subnets in zones a and b, and an interface endpoint in both.
+    fn with_endpoint() -> (Engine, VpcEndpoint) {
+        let engine = Engine::open(Storage::new(MemoryBackend::new())).unwrap();
+        let endpoint = engine
+            .network_update(ACCOUNT, REGION, |s| {
+                let vpc = s.create_vpc("127.50.0.0/16", Tags::new())?.id;
+                let a = s.create_subnet(&vpc, "127.50.1.0/24", "us-east-2a", Tags::new())?;
+                let b = s.create_subnet(&vpc, "127.50.2.0/24", "us-east-2b", Tags::new())?;
+                s.create_interface_endpoint(
+                    &vpc,
+                    &dynamodb_service(REGION),
+                    &[a.id, b.id],
+                    &[],
+                    None,
+                    Tags::new(),
+                )
+            })
+            .unwrap();
+        (engine, endpoint)
+    }
+
+    fn ips(list: &[&str]) -> Vec<Ipv4Addr> {
+        list.iter().map(|ip| ip.parse().unwrap()).collect()
+    }
+
+    #[test]
+    fn regional_zonal_and_streams_names_resolve_to_their_interfaces() {
+        let (engine, e) = with_endpoint();
+        let view = engine.network_view();
+        let base = format!("{}-{}", e.id, e.dns_suffix);
+        let both = ips(&["127.50.1.4", "127.50.2.4"]);
+        for service in ["dynamodb", "streams.dynamodb"] {
+            let regional = format!("{base}.{service}.{REGION}.vpce.amazonaws.com");
+            assert_eq!(view.dns_lookup(&regional), Some(both.as_slice()));
+            let zone_a = format!("{base}-us-east-2a.{service}.{REGION}.vpce.amazonaws.com");
+            assert_eq!(view.dns_lookup(&zone_a), Some(&both[..1]));
+            let zone_b = format!("{base}-us-east-2b.{service}.{REGION}.vpce.amazonaws.com");
+            assert_eq!(view.dns_lookup(&zone_b), Some(&both[1..]));
+        }
+        // Two endpoint names per service and zone, plus the regional ones: six in all.
+        assert_eq!(view.dns.len(), 6);
+        let upper = format!("{base}.DynamoDB.{REGION}.VPCE.amazonaws.com.").to_uppercase();
+        assert_eq!(view.dns_lookup(&upper), Some(both.as_slice()));
+        let unknown = format!("{}-zzzzzzzz.dynamodb.{REGION}.vpce.amazonaws.com", e.id);
+        assert_eq!(view.dns_lookup(&unknown), None);
+    }
+
+    #[test]
+    fn a_deleted_endpoint_leaves_the_table() {
+        let (engine, e) = with_endpoint();
+        engine
+            .network_update(ACCOUNT, REGION, |s| s.delete_endpoint(&e.id))
+            .unwrap();
+        assert!(engine.network_view().dns.is_empty());
     }
 }
