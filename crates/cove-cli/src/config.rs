@@ -25,7 +25,7 @@ pub struct ServeArgs {
     pub data_dir: Option<PathBuf>,
     /// A TOML file with any of: listen, data_dir, tls_cert, tls_key, account_id, region, dev,
     /// item_collection_limit_bytes, read_timeout_secs, audit_log, endpoint_port,
-    /// endpoint_http, trusted_proxies.
+    /// endpoint_http, trusted_proxies, dns_listen.
     #[arg(long, env = "COVE_CONFIG")]
     pub config: Option<PathBuf>,
     /// PEM certificate chain; serves HTTPS together with --tls-key.
@@ -71,6 +71,10 @@ pub struct ServeArgs {
         value_delimiter = ','
     )]
     pub trusted_proxies: Vec<String>,
+    /// Answer DNS (UDP and TCP) on this address for interface VPC endpoints' names under
+    /// vpce.amazonaws.com [default: off].
+    #[arg(long, env = "COVE_DNS_LISTEN")]
+    pub dns_listen: Option<SocketAddr>,
 }
 
 #[derive(Deserialize, Default, Debug)]
@@ -89,6 +93,7 @@ struct FileSettings {
     endpoint_port: Option<u16>,
     endpoint_http: Option<bool>,
     trusted_proxies: Option<Vec<String>>,
+    dns_listen: Option<SocketAddr>,
 }
 
 /// Resolved settings.
@@ -108,6 +113,8 @@ pub struct Settings {
     /// Plain HTTP on interface endpoints (else HTTPS from the local CA).
     pub endpoint_http: bool,
     pub trusted_proxies: Vec<ipnet::IpNet>,
+    /// Where the DNS responder listens; off when `None`.
+    pub dns_listen: Option<SocketAddr>,
 }
 
 impl Settings {
@@ -193,6 +200,7 @@ impl Settings {
             endpoint_port: args.endpoint_port.or(file.endpoint_port).unwrap_or(443),
             endpoint_http: args.endpoint_http || file.endpoint_http.unwrap_or(false),
             trusted_proxies,
+            dns_listen: args.dns_listen.or(file.dns_listen),
         })
     }
 

@@ -14,7 +14,7 @@ use anyhow::{Context, Result};
 use clap::{Args, Parser, Subcommand};
 
 use cove_engine::{Engine, EngineOptions};
-use cove_server::{AuthMode, Server, ServerConfig};
+use cove_server::{AuthMode, DnsServer, Server, ServerConfig};
 use cove_storage::Storage;
 use cove_storage_sqlite::{SqliteBackend, SqliteOptions};
 
@@ -41,6 +41,27 @@ enum Command {
     /// Work with IAM policies offline.
     #[command(subcommand)]
     Policy(PolicyCommand),
+    /// The DNS names of interface VPC endpoints.
+    #[command(subcommand)]
+    Dns(DnsCommand),
+}
+
+#[derive(Subcommand)]
+enum DnsCommand {
+    /// Print every interface endpoint's DNS names as /etc/hosts lines ("ADDRESS NAME"), the
+    /// same answers `--dns-listen` gives. Works while the server runs.
+    Hosts(DataDirArgs),
+}
+
+/// Where to find the data directory of an offline command.
+#[derive(Args)]
+struct DataDirArgs {
+    /// Where data lives [default: ./cove-data].
+    #[arg(long, env = "COVE_DATA_DIR")]
+    data_dir: Option<std::path::PathBuf>,
+    /// The server's TOML config file, to find its data directory.
+    #[arg(long, env = "COVE_CONFIG")]
+    config: Option<std::path::PathBuf>,
 }
 
 #[derive(Subcommand)]
@@ -75,13 +96,15 @@ fn main() -> Result<()> {
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+                // hickory-server logs every DNS query at info; Cove's own lines suffice.
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,hickory_server=warn")),
         )
         .with_writer(std::io::stderr)
         .init();
     match cli.command {
         Command::Serve(args) => serve(Settings::resolve(args)?),
         Command::Account(AccountCommand::Create(args)) => create_account(args),
+        Command::Dns(DnsCommand::Hosts(args)) => dns_hosts(args),
         Command::Policy(PolicyCommand::Simulate(args)) => {
             if simulate::simulate(args)? {
                 Ok(())
@@ -123,6 +146,43 @@ fn create_account(args: AccountCreateArgs) -> Result<()> {
             "SecretAccessKey": root.secret_access_key,
         })
     );
+    drop(engine);
+    storage.close().context("closing storage")?;
+    Ok(())
+}
+
+/// `cove dns hosts`: opens the data directory (beside a running server, as SQLite allows)
+/// and prints one `/etc/hosts` line per (address, name) of every interface endpoint, sorted
+/// by address, then name, so the output is stable.
+fn dns_hosts(args: DataDirArgs) -> Result<()> {
+    let settings = Settings::resolve(ServeArgs {
+        data_dir: args.data_dir,
+        config: args.config,
+        ..ServeArgs::default()
+    })?;
+    let db_path = settings.data_dir.join("cove.sqlite3");
+    // Opening a missing file would create an empty store; say what is wrong instead.
+    if !db_path.exists() {
+        anyhow::bail!("no Cove data at {}", db_path.display());
+    }
+    let backend = SqliteBackend::open(&db_path, SqliteOptions::default())
+        .with_context(|| format!("cannot open storage at {}", db_path.display()))?;
+    let storage = Storage::new(backend);
+    let engine = Engine::open(storage.clone()).context("cannot open the engine")?;
+    let view = engine.network_view();
+    let mut lines: Vec<(std::net::Ipv4Addr, &str)> = view
+        .dns
+        .iter()
+        .flat_map(|(name, ips)| ips.iter().map(move |ip| (*ip, name.as_str())))
+        .collect();
+    lines.sort_unstable();
+    lines.dedup();
+    let mut out = String::new();
+    for (ip, name) in lines {
+        out.push_str(&format!("{ip} {name}\n"));
+    }
+    print!("{out}");
+    drop(view);
     drop(engine);
     storage.close().context("closing storage")?;
     Ok(())
@@ -224,6 +284,22 @@ fn serve(settings: Settings) -> Result<()> {
             Arc::clone(&engine),
         )
         .await?;
+        let dns = match settings.dns_listen {
+            Some(addr) => Some(DnsServer::bind(addr, Arc::clone(&engine)).await?),
+            None => None,
+        };
+        // One signal stops both: the DNS responder follows the HTTP server's shutdown.
+        let (stop_dns, dns_stopped) = tokio::sync::oneshot::channel::<()>();
+        let dns_task = match dns {
+            Some(dns) => {
+                tracing::info!("cove DNS listening on {}", dns.local_addr()?);
+                Some(tokio::spawn(dns.run(async {
+                    let _ = dns_stopped.await;
+                })))
+            }
+            None => None,
+        };
+        // Logged last: whoever waits for this line finds every listener up.
         let addr = server.local_addr()?;
         let scheme = if settings.tls.is_some() { "https" } else { "http" };
         if let Some(ca) = server.ca() {
@@ -234,6 +310,10 @@ fn serve(settings: Settings) -> Result<()> {
         }
         tracing::info!(data_dir = %settings.data_dir.display(), storage = storage.backend_name(), "cove listening on {scheme}://{addr}");
         server.run(shutdown_signal()).await;
+        let _ = stop_dns.send(());
+        if let Some(task) = dns_task {
+            let _ = task.await;
+        }
         anyhow::Ok(())
     })?;
     stop_sweeper.store(true, Ordering::Relaxed);

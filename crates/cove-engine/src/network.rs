@@ -5,7 +5,7 @@
 //! regional DynamoDB endpoint (a gateway endpoint, an internet route, or not at all).
 
 use std::collections::{BTreeMap, HashMap};
-use std::net::IpAddr;
+use std::net::{IpAddr, Ipv4Addr};
 use std::sync::Arc;
 
 use ipnet::IpNet;
@@ -1262,6 +1262,10 @@ pub struct NetworkView {
     pub interfaces: Vec<Arc<InterfaceListener>>,
     /// Every gateway endpoint, for proxies that name one.
     pub gateways: Vec<Arc<EndpointPath>>,
+    /// The DNS names of every interface endpoint (lower case, no trailing dot) with the
+    /// addresses they resolve to: the regional names every network interface's, in the
+    /// endpoint's order, and each zonal name the addresses in its zone.
+    pub dns: HashMap<String, Vec<Ipv4Addr>>,
 }
 
 impl NetworkView {
@@ -1380,6 +1384,44 @@ fn compile(states: &HashMap<(String, String), NetworkState>) -> NetworkView {
         subnets,
         interfaces,
         gateways,
+        dns: dns_table(states),
+    }
+}
+
+/// The DNS table of [`NetworkView::dns`]. Each DynamoDB name also has a `streams.` twin
+/// (`vpce-….streams.dynamodb.<region>.vpce.amazonaws.com`) with the same addresses, because
+/// AWS answers the DynamoDB Streams names of an interface endpoint too.
+fn dns_table(states: &HashMap<(String, String), NetworkState>) -> HashMap<String, Vec<Ipv4Addr>> {
+    let mut dns: HashMap<String, Vec<Ipv4Addr>> = HashMap::new();
+    for state in states.values() {
+        for e in state.endpoints.values() {
+            for (name, zone) in e.dns_names(&state.region) {
+                let ips: Vec<Ipv4Addr> = e
+                    .interfaces
+                    .iter()
+                    .filter(|i| zone.as_ref().is_none_or(|z| *z == i.availability_zone))
+                    .filter_map(|i| i.ip.parse().ok())
+                    .collect();
+                let name = name.to_ascii_lowercase();
+                if let Some((label, rest)) = name.split_once('.') {
+                    dns.insert(format!("{label}.streams.{rest}"), ips.clone());
+                }
+                dns.insert(name, ips);
+            }
+        }
+    }
+    dns
+}
+
+impl NetworkView {
+    /// The addresses a DNS name resolves to, if it is an interface endpoint's name. The name
+    /// is matched without regard to case and may end with the root's dot, as DNS names do.
+    pub fn dns_lookup(&self, name: &str) -> Option<&[Ipv4Addr]> {
+        let name = name.strip_suffix('.').unwrap_or(name);
+        match self.dns.get(name) {
+            Some(ips) => Some(ips.as_slice()),
+            None => self.dns.get(&name.to_ascii_lowercase()).map(Vec::as_slice),
+        }
     }
 }
 
@@ -1447,5 +1489,72 @@ impl Engine {
     /// The compiled network view, for the accept loop and authorization.
     pub fn network_view(&self) -> Arc<NetworkView> {
         Arc::clone(&self.network.read().unwrap_or_else(|e| e.into_inner()).1)
+    }
+}
+
+#[cfg(test)]
+mod dns_tests {
+    use cove_storage::Storage;
+    use cove_storage::memory::MemoryBackend;
+
+    use super::*;
+
+    const ACCOUNT: &str = "000000000000";
+    const REGION: &str = "us-east-2";
+
+    /// An engine with one VPC, subnets in zones a and b, and an interface endpoint in both.
+    fn with_endpoint() -> (Engine, VpcEndpoint) {
+        let engine = Engine::open(Storage::new(MemoryBackend::new())).unwrap();
+        let endpoint = engine
+            .network_update(ACCOUNT, REGION, |s| {
+                let vpc = s.create_vpc("127.50.0.0/16", Tags::new())?.id;
+                let a = s.create_subnet(&vpc, "127.50.1.0/24", "us-east-2a", Tags::new())?;
+                let b = s.create_subnet(&vpc, "127.50.2.0/24", "us-east-2b", Tags::new())?;
+                s.create_interface_endpoint(
+                    &vpc,
+                    &dynamodb_service(REGION),
+                    &[a.id, b.id],
+                    &[],
+                    None,
+                    Tags::new(),
+                )
+            })
+            .unwrap();
+        (engine, endpoint)
+    }
+
+    fn ips(list: &[&str]) -> Vec<Ipv4Addr> {
+        list.iter().map(|ip| ip.parse().unwrap()).collect()
+    }
+
+    #[test]
+    fn regional_zonal_and_streams_names_resolve_to_their_interfaces() {
+        let (engine, e) = with_endpoint();
+        let view = engine.network_view();
+        let base = format!("{}-{}", e.id, e.dns_suffix);
+        let both = ips(&["127.50.1.4", "127.50.2.4"]);
+        for service in ["dynamodb", "streams.dynamodb"] {
+            let regional = format!("{base}.{service}.{REGION}.vpce.amazonaws.com");
+            assert_eq!(view.dns_lookup(&regional), Some(both.as_slice()));
+            let zone_a = format!("{base}-us-east-2a.{service}.{REGION}.vpce.amazonaws.com");
+            assert_eq!(view.dns_lookup(&zone_a), Some(&both[..1]));
+            let zone_b = format!("{base}-us-east-2b.{service}.{REGION}.vpce.amazonaws.com");
+            assert_eq!(view.dns_lookup(&zone_b), Some(&both[1..]));
+        }
+        // Two endpoint names per service and zone, plus the regional ones: six in all.
+        assert_eq!(view.dns.len(), 6);
+        let upper = format!("{base}.DynamoDB.{REGION}.VPCE.amazonaws.com.").to_uppercase();
+        assert_eq!(view.dns_lookup(&upper), Some(both.as_slice()));
+        let unknown = format!("{}-zzzzzzzz.dynamodb.{REGION}.vpce.amazonaws.com", e.id);
+        assert_eq!(view.dns_lookup(&unknown), None);
+    }
+
+    #[test]
+    fn a_deleted_endpoint_leaves_the_table() {
+        let (engine, e) = with_endpoint();
+        engine
+            .network_update(ACCOUNT, REGION, |s| s.delete_endpoint(&e.id))
+            .unwrap();
+        assert!(engine.network_view().dns.is_empty());
     }
 }

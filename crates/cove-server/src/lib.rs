@@ -14,6 +14,7 @@ mod auth;
 mod authz;
 mod ca;
 mod dispatch;
+mod dns;
 mod ec2;
 pub mod error;
 mod handler;
@@ -29,6 +30,7 @@ use cove_engine::Engine;
 
 pub use accept::Server;
 pub use ca::LocalCa;
+pub use dns::DnsServer;
 
 /// How the server authenticates requests.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -62,6 +62,7 @@ impl Cove {
             "COVE_TLS_KEY",
             "COVE_ACCOUNT_ID",
             "COVE_REGION",
+            "COVE_DNS_LISTEN",
         ] {
             cmd.env_remove(var);
         }

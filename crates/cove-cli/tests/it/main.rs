@@ -5,6 +5,7 @@
 mod abuse;
 mod common;
 mod crash;
+mod dns;
 mod expressions;
 mod indexes;
 mod partiql;
