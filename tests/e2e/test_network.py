@@ -514,3 +514,30 @@ def test_modify_interface_endpoint_subnets_and_security_groups(cove, aws_env):
     assert sorted(last["SubnetIds"]) == sorted([a2, b]) and [g["GroupId"] for g in last["Groups"]] == [extra]
     code, _, err = aws(cove, aws_env, "ec2", "describe-network-interfaces", "--network-interface-ids", "eni-0123456789abcdef0", check=False)
     assert code != 0 and "(InvalidNetworkInterfaceID.NotFound)" in err and "eni-0123456789abcdef0" in err
+
+
+def test_vpc_peering_connections_and_their_errors(cove, aws_env):
+    """VPC peering within an account: pending-acceptance until accepted, overlapping CIDRs
+    fail at once, answered connections refuse a second answer, deleted ones stay visible."""
+    a = aws(cove, aws_env, "ec2", "create-vpc", "--cidr-block", "127.53.0.0/16")[1]["Vpc"]["VpcId"]
+    b = aws(cove, aws_env, "ec2", "create-vpc", "--cidr-block", "127.54.0.0/16")[1]["Vpc"]["VpcId"]
+    overlapping = aws(cove, aws_env, "ec2", "create-vpc", "--cidr-block", "127.53.128.0/17")[1]["Vpc"]["VpcId"]
+    failed = aws(cove, aws_env, "ec2", "create-vpc-peering-connection", "--vpc-id", a, "--peer-vpc-id", overlapping)[1]
+    assert failed["VpcPeeringConnection"]["Status"] == {"Code": "failed", "Message": "Overlapping CIDR range"}
+    pcx = aws(cove, aws_env, "ec2", "create-vpc-peering-connection", "--vpc-id", a, "--peer-vpc-id", b)[1]["VpcPeeringConnection"]
+    assert pcx["Status"] == {"Code": "pending-acceptance", "Message": f"Pending Acceptance by {ACCOUNT}"}
+    pcx = pcx["VpcPeeringConnectionId"]
+    assert pcx.startswith("pcx-") and len(pcx) == 21
+    pending = aws(cove, aws_env, "ec2", "describe-vpc-peering-connections", "--filters",
+                  "Name=status-code,Values=pending-acceptance")[1]["VpcPeeringConnections"]
+    assert [p["VpcPeeringConnectionId"] for p in pending] == [pcx]
+    aws(cove, aws_env, "ec2", "accept-vpc-peering-connection", "--vpc-peering-connection-id", pcx)
+    assert "(InvalidStateTransition)" in denied(cove, aws_env, PUBLIC, "ec2", "reject-vpc-peering-connection",
+                                                "--vpc-peering-connection-id", pcx)
+    assert "(InvalidParameterValue)" in denied(cove, aws_env, PUBLIC, "ec2", "create-vpc-peering-connection",
+                                               "--vpc-id", a, "--peer-vpc-id", a)
+    assert "(InvalidVpcPeeringConnectionID.NotFound)" in denied(
+        cove, aws_env, PUBLIC, "ec2", "accept-vpc-peering-connection", "--vpc-peering-connection-id", "pcx-0123456789abcdef0")
+    aws(cove, aws_env, "ec2", "delete-vpc-peering-connection", "--vpc-peering-connection-id", pcx)
+    deleted = aws(cove, aws_env, "ec2", "describe-vpc-peering-connections", "--vpc-peering-connection-ids", pcx)[1]
+    assert deleted["VpcPeeringConnections"][0]["Status"] == {"Code": "deleted", "Message": f"Deleted by {ACCOUNT}"}

@@ -1,7 +1,8 @@
 """The PrivateLink walkthrough of scenarios/privatelink-boto3.md with boto3: an interface
 endpoint in two subnets of two availability zones, HTTPS with Cove's local CA, the endpoint's
 regional DNS name resolved through Cove's DNS responder, and an on-premises client (a source
-address the security group admits) reading an item with `endpoint_url` set to that name.
+address the security group admits) reading an item with `endpoint_url` set to that name; then
+the same from a peered VPC.
 
 Clients run in a subprocess whose sockets are bound to the chosen source address and whose
 name lookups for `*.vpce.amazonaws.com` go to Cove's DNS responder (as an on-premises resolver
@@ -181,6 +182,35 @@ def test_privatelink_walkthrough_with_boto3(tmp_path, aws_env):
             zurl = f"https://{zonal}" if port == 443 else f"https://{zonal}:{port}"
             assert get_item(ca, env, zurl, ONPREM, dns) == {"Item": ITEM}
 
+        # A second VPC peered with the endpoint's: its clients reach the endpoint once the
+        # peering connection is active and each side routes to the other, as in AWS.
+        peered = "127.51.1.9"
+        peer_vpc = aws(cove, aws_env, "ec2", "create-vpc", "--cidr-block", "127.51.0.0/16")[1]["Vpc"]["VpcId"]
+        aws(cove, aws_env, "ec2", "create-subnet", "--vpc-id", peer_vpc, "--cidr-block", "127.51.1.0/24",
+            "--availability-zone", f"{REGION}a")
+        aws(cove, aws_env, "ec2", "authorize-security-group-ingress", "--group-id", group,
+            "--protocol", "tcp", "--port", str(port), "--cidr", "127.51.0.0/16")
+        assert get_item(ca, env, url, peered, dns).get("Error") in ("EndpointConnectionError", "SSLError", "ConnectionClosedError")
+        pcx = aws(cove, aws_env, "ec2", "create-vpc-peering-connection", "--vpc-id", peer_vpc,
+                  "--peer-vpc-id", vpc)[1]["VpcPeeringConnection"]
+        assert pcx["Status"]["Code"] == "pending-acceptance"
+        assert pcx["RequesterVpcInfo"]["CidrBlock"] == "127.51.0.0/16" and pcx["AccepterVpcInfo"]["VpcId"] == vpc
+        pcx = pcx["VpcPeeringConnectionId"]
+
+        def main_table(v):
+            return aws(cove, aws_env, "ec2", "describe-route-tables", "--filters",
+                       f"Name=vpc-id,Values={v}")[1]["RouteTables"][0]["RouteTableId"]
+
+        for table, cidr in [(main_table(peer_vpc), "127.50.0.0/16"), (main_table(vpc), "127.51.0.0/16")]:
+            aws(cove, aws_env, "ec2", "create-route", "--route-table-id", table, "--destination-cidr-block", cidr,
+                "--vpc-peering-connection-id", pcx)
+        routes = aws(cove, aws_env, "ec2", "describe-route-tables", "--route-table-ids", main_table(vpc))[1]["RouteTables"][0]["Routes"]
+        assert [r["State"] for r in routes if r.get("VpcPeeringConnectionId") == pcx] == ["blackhole"]
+        assert "Error" in get_item(ca, env, url, peered, dns)
+        accepted = aws(cove, aws_env, "ec2", "accept-vpc-peering-connection", "--vpc-peering-connection-id", pcx)[1]
+        assert accepted["VpcPeeringConnection"]["Status"]["Code"] == "active"
+        assert get_item(ca, env, url, peered, dns) == {"Item": ITEM}
+
         # A source the security group does not admit is refused at connection: no HTTP answer.
         refused = get_item(ca, env, url, OUTSIDE, dns)
         assert refused.get("Error") in ("EndpointConnectionError", "SSLError", "ConnectionClosedError"), refused
@@ -206,6 +236,12 @@ def test_privatelink_walkthrough_with_boto3(tmp_path, aws_env):
         except OSError:
             pass
         assert get_item(ca, env, url, ONPREM, dns) == {"Item": ITEM}
+
+        # Deleting the peering connection cuts the peered VPC off again.
+        aws(cove, aws_env, "ec2", "delete-vpc-peering-connection", "--vpc-peering-connection-id", pcx)
+        described = aws(cove, aws_env, "ec2", "describe-vpc-peering-connections", "--vpc-peering-connection-ids", pcx)[1]
+        assert described["VpcPeeringConnections"][0]["Status"]["Code"] == "deleted"
+        assert "Error" in get_item(ca, env, url, peered, dns)
 
         # Deleting the endpoint removes its names.
         aws(cove, aws_env, "ec2", "delete-vpc-endpoints", "--vpc-endpoint-ids", vpce)

@@ -211,6 +211,36 @@ pub struct EndpointChange {
 /// The policy EC2 gives an interface endpoint created without one, byte for byte.
 pub const DEFAULT_INTERFACE_POLICY: &str = "{\n  \"Statement\": [\n    {\n      \"Action\": \"*\", \n      \"Effect\": \"Allow\", \n      \"Principal\": \"*\", \n      \"Resource\": \"*\"\n    }\n  ]\n}";
 
+/// A VPC peering connection between two VPCs of one account and region. Routes to a CIDR of
+/// the peer through it (`VpcPeeringConnectionId`) carry traffic only while it is `active`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct PeeringConnection {
+    pub id: String,
+    pub requester_vpc: String,
+    pub requester_cidr: String,
+    pub accepter_vpc: String,
+    pub accepter_cidr: String,
+    /// `pending-acceptance`, `active`, `rejected`, `deleted` or `failed`.
+    pub status: String,
+    pub message: String,
+    pub created: i64,
+    #[serde(default)]
+    pub tags: Tags,
+}
+
+impl PeeringConnection {
+    /// The other side of `vpc`, if `vpc` is one side.
+    pub fn peer_of(&self, vpc: &str) -> Option<&str> {
+        if self.requester_vpc == vpc {
+            Some(&self.accepter_vpc)
+        } else if self.accepter_vpc == vpc {
+            Some(&self.requester_vpc)
+        } else {
+            None
+        }
+    }
+}
+
 /// Everything EC2 holds for one account in one region.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 pub struct NetworkState {
@@ -228,6 +258,8 @@ pub struct NetworkState {
     pub security_groups: BTreeMap<String, SecurityGroup>,
     #[serde(default)]
     pub endpoints: BTreeMap<String, VpcEndpoint>,
+    #[serde(default)]
+    pub peerings: BTreeMap<String, PeeringConnection>,
 }
 
 /// The DynamoDB service name of a region.
@@ -382,6 +414,16 @@ impl NetworkState {
         self.route_tables.remove(&vpc.main_route_table);
         self.security_groups.remove(&vpc.default_security_group);
         self.vpcs.remove(id);
+        // Deleting a VPC deletes its peering connections.
+        let account = self.account.clone();
+        for peering in self.peerings.values_mut() {
+            if peering.peer_of(id).is_some()
+                && matches!(peering.status.as_str(), "pending-acceptance" | "active")
+            {
+                peering.status = "deleted".into();
+                peering.message = format!("Deleted by {account}");
+            }
+        }
         Ok(())
     }
 
@@ -534,22 +576,35 @@ impl NetworkState {
     }
 
     /// CreateRoute to an internet gateway attached to the table's VPC.
-    pub fn create_route(&mut self, table: &str, cidr: &str, gateway: &str) -> Result<()> {
+    /// CreateRoute to an internet gateway of the table's VPC (`igw-…`) or through a peering
+    /// connection of that VPC (`pcx-…`).
+    pub fn create_route(&mut self, table: &str, cidr: &str, target: &str) -> Result<()> {
         let vpc = self.route_table(table)?.vpc.clone();
         let net = parse_cidr(cidr)?;
-        let Some(igw) = self.internet_gateways.get(gateway) else {
-            return Err(ec2_error(
-                "InvalidGatewayID.NotFound",
-                format!("The gateway ID '{gateway}' does not exist"),
-            ));
-        };
-        if igw.vpc.as_deref() != Some(vpc.as_str()) {
-            return Err(ec2_error(
-                "InvalidParameterValue",
-                format!(
-                    "route table {table} and network gateway {gateway} belong to different networks"
-                ),
-            ));
+        if target.starts_with("pcx-") {
+            if self.peering(target)?.peer_of(&vpc).is_none() {
+                return Err(ec2_error(
+                    "InvalidParameterValue",
+                    format!(
+                        "route table {table} and VPC peering connection {target} belong to different networks"
+                    ),
+                ));
+            }
+        } else {
+            let Some(igw) = self.internet_gateways.get(target) else {
+                return Err(ec2_error(
+                    "InvalidGatewayID.NotFound",
+                    format!("The gateway ID '{target}' does not exist"),
+                ));
+            };
+            if igw.vpc.as_deref() != Some(vpc.as_str()) {
+                return Err(ec2_error(
+                    "InvalidParameterValue",
+                    format!(
+                        "route table {table} and network gateway {target} belong to different networks"
+                    ),
+                ));
+            }
         }
         let table = self.route_tables.get_mut(table).expect("checked");
         if table
@@ -565,10 +620,20 @@ impl NetworkState {
         table.routes.push(Route {
             destination_cidr: Some(net.to_string()),
             destination_prefix_list: None,
-            target: gateway.to_string(),
+            target: target.to_string(),
             origin: "CreateRoute".into(),
         });
         Ok(())
+    }
+
+    /// Whether a route carries traffic: a route through a peering connection only while the
+    /// connection is active (otherwise EC2 shows it as `blackhole`).
+    pub fn route_active(&self, route: &Route) -> bool {
+        !route.target.starts_with("pcx-")
+            || self
+                .peerings
+                .get(&route.target)
+                .is_some_and(|p| p.status == "active")
     }
 
     pub fn delete_route(&mut self, table: &str, cidr: &str) -> Result<()> {
@@ -615,6 +680,108 @@ impl NetworkState {
             ));
         }
         gateway.vpc = Some(vpc.to_string());
+        Ok(())
+    }
+
+    pub fn peering(&self, id: &str) -> Result<&PeeringConnection> {
+        self.peerings.get(id).ok_or_else(|| {
+            ec2_error(
+                "InvalidVpcPeeringConnectionID.NotFound",
+                format!("The vpcPeeringConnection ID '{id}' does not exist"),
+            )
+        })
+    }
+
+    /// CreateVpcPeeringConnection between two VPCs of this account and region: it waits in
+    /// `pending-acceptance` for AcceptVpcPeeringConnection; VPCs whose CIDRs overlap cannot
+    /// be peered, and the connection is `failed` at once, as in AWS.
+    pub fn create_peering(
+        &mut self,
+        requester: &str,
+        accepter: &str,
+        tags: Tags,
+    ) -> Result<PeeringConnection> {
+        let requester_cidr = self.vpc(requester)?.cidr.clone();
+        let accepter_cidr = self.vpc(accepter)?.cidr.clone();
+        if requester == accepter {
+            return Err(ec2_error(
+                "InvalidParameterValue",
+                format!("Cannot peer a VPC with itself: {requester}"),
+            ));
+        }
+        let overlap = match (
+            requester_cidr.parse::<IpNet>(),
+            accepter_cidr.parse::<IpNet>(),
+        ) {
+            (Ok(a), Ok(b)) => a.contains(&b.network()) || b.contains(&a.network()),
+            _ => false,
+        };
+        let (status, message) = if overlap {
+            ("failed", "Overlapping CIDR range".to_string())
+        } else {
+            (
+                "pending-acceptance",
+                format!("Pending Acceptance by {}", self.account),
+            )
+        };
+        let peering = PeeringConnection {
+            id: new_id("pcx"),
+            requester_vpc: requester.to_string(),
+            requester_cidr,
+            accepter_vpc: accepter.to_string(),
+            accepter_cidr,
+            status: status.to_string(),
+            message,
+            created: now(),
+            tags,
+        };
+        self.peerings.insert(peering.id.clone(), peering.clone());
+        Ok(peering)
+    }
+
+    /// AcceptVpcPeeringConnection or RejectVpcPeeringConnection: only a connection pending
+    /// acceptance can be either.
+    pub fn answer_peering(&mut self, id: &str, accept: bool) -> Result<PeeringConnection> {
+        let account = self.account.clone();
+        let peering = self.peering(id)?;
+        if peering.status != "pending-acceptance" {
+            return Err(ec2_error(
+                "InvalidStateTransition",
+                format!(
+                    "Invalid state transition for {id}, attempted to transition from {} to {}",
+                    peering.status,
+                    if accept { "active" } else { "rejected" }
+                ),
+            ));
+        }
+        let peering = self.peerings.get_mut(id).expect("checked");
+        if accept {
+            peering.status = "active".into();
+            peering.message = "Active".into();
+        } else {
+            peering.status = "rejected".into();
+            peering.message = format!("Rejected by {account}");
+        }
+        Ok(peering.clone())
+    }
+
+    /// DeleteVpcPeeringConnection: the connection stays visible as `deleted`, and routes
+    /// through it no longer carry traffic.
+    pub fn delete_peering(&mut self, id: &str) -> Result<()> {
+        let account = self.account.clone();
+        let peering = self.peering(id)?;
+        if matches!(peering.status.as_str(), "deleted" | "rejected" | "failed") {
+            return Err(ec2_error(
+                "InvalidStateTransition",
+                format!(
+                    "Invalid state transition for {id}, attempted to transition from {} to deleted",
+                    peering.status
+                ),
+            ));
+        }
+        let peering = self.peerings.get_mut(id).expect("checked");
+        peering.status = "deleted".into();
+        peering.message = format!("Deleted by {account}");
         Ok(())
     }
 
@@ -1215,6 +1382,8 @@ pub struct SubnetRoute {
     /// A 0.0.0.0/0 route to an internet gateway: the public path.
     pub internet: bool,
     pub gateways: Vec<EndpointPath>,
+    /// Routes through active peering connections: (destination, the peer VPC).
+    pub peer_routes: Vec<(IpNet, String)>,
 }
 
 impl SubnetRoute {
@@ -1242,9 +1411,37 @@ pub struct InterfaceListener {
     /// Every DNS name of the endpoint (regional, zonal, and their `streams.` forms), which its
     /// HTTPS certificate names.
     pub names: Vec<String>,
+    /// The routes of this interface's subnet through active peering connections: the way
+    /// back to clients in peered VPCs.
+    pub return_routes: Vec<(IpNet, String)>,
 }
 
 impl InterfaceListener {
+    /// Whether packets from `source` (in `subnet`, or outside every VPC when `None`) reach
+    /// this interface and its answers get back: from its own VPC always; from another VPC
+    /// only when that subnet routes this address through an active peering connection with
+    /// the endpoint's VPC and this interface's subnet routes the source back through one;
+    /// from outside every VPC (on-premises, over VPN or Direct Connect) always, as the
+    /// security groups then decide. Gateway endpoints are not reachable across peering;
+    /// interface endpoints are, as in AWS.
+    pub fn reachable_from(&self, source: IpAddr, subnet: Option<&SubnetRoute>) -> bool {
+        let Some(subnet) = subnet else {
+            return true;
+        };
+        if subnet.vpc == self.endpoint.vpc {
+            return true;
+        }
+        let there = subnet
+            .peer_routes
+            .iter()
+            .any(|(net, peer)| *peer == self.endpoint.vpc && net.contains(&self.ip));
+        let back = self
+            .return_routes
+            .iter()
+            .any(|(net, peer)| *peer == subnet.vpc && net.contains(&source));
+        there && back
+    }
+
     /// Whether the security groups admit a TCP connection from `source` on `port`.
     pub fn admits(&self, source: IpAddr, port: u16) -> bool {
         let groups = self.members.get(&source).map(Vec::as_slice).unwrap_or(&[]);
@@ -1284,6 +1481,20 @@ impl NetworkView {
     }
 }
 
+/// The routes of `table` through active peering connections, with the peer VPC of each.
+fn peer_routes(state: &NetworkState, table: &RouteTable) -> Vec<(IpNet, String)> {
+    table
+        .routes
+        .iter()
+        .filter(|r| state.route_active(r))
+        .filter_map(|r| {
+            let peer = state.peerings.get(&r.target)?.peer_of(&table.vpc)?;
+            let net = r.destination_cidr.as_deref()?.parse().ok()?;
+            Some((net, peer.to_string()))
+        })
+        .collect()
+}
+
 fn compile(states: &HashMap<(String, String), NetworkState>) -> NetworkView {
     let mut subnets = Vec::new();
     let mut keys: Vec<&(String, String)> = states.keys().collect();
@@ -1317,6 +1528,7 @@ fn compile(states: &HashMap<(String, String), NetworkState>) -> NetworkView {
                 subnet: subnet.id.clone(),
                 internet,
                 gateways,
+                peer_routes: peer_routes(state, table),
             }));
         }
     }
@@ -1355,6 +1567,12 @@ fn compile(states: &HashMap<(String, String), NetworkState>) -> NetworkView {
                 .flat_map(|g| g.ingress.iter().cloned())
                 .collect();
             for eni in &e.interfaces {
+                let return_routes = state
+                    .subnets
+                    .get(&eni.subnet)
+                    .and_then(|subnet| state.route_table_of(subnet))
+                    .map(|table| peer_routes(state, table))
+                    .unwrap_or_default();
                 if let Ok(ip) = eni.ip.parse() {
                     interfaces.push(Arc::new(InterfaceListener {
                         ip,
@@ -1362,6 +1580,7 @@ fn compile(states: &HashMap<(String, String), NetworkState>) -> NetworkView {
                         ingress: ingress.clone(),
                         members: Arc::clone(&members),
                         names: names.clone(),
+                        return_routes,
                     }));
                 }
             }

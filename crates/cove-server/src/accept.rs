@@ -433,6 +433,10 @@ async fn serve_endpoint(
     let Some(interface) = view.interfaces.iter().find(|i| i.ip == local.ip()).cloned() else {
         return;
     };
+    if !interface.reachable_from(source.ip(), view.subnet_of(source.ip()).as_deref()) {
+        tracing::debug!(%source, endpoint = %interface.endpoint.endpoint, "connection refused: no route between the source's VPC and the endpoint's");
+        return;
+    }
     if !interface.admits(source.ip(), local.port()) {
         tracing::debug!(%source, endpoint = %interface.endpoint.endpoint, "connection refused by the endpoint's security groups");
         return;

@@ -5,8 +5,9 @@
 
 use cove_engine::Engine;
 use cove_engine::network::{
-    EndpointChange, InternetGateway, NetworkInterface, NetworkState, Permission, RouteTable,
-    SecurityGroup, Subnet, Tags, Vpc, VpcEndpoint, dynamodb_prefix_list, dynamodb_service,
+    EndpointChange, InternetGateway, NetworkInterface, NetworkState, PeeringConnection, Permission,
+    RouteTable, SecurityGroup, Subnet, Tags, Vpc, VpcEndpoint, dynamodb_prefix_list,
+    dynamodb_service,
 };
 use cove_query::{Params, Xml};
 
@@ -157,7 +158,15 @@ fn write_subnet(x: &mut Xml, tag: &str, state: &NetworkState, s: &Subnet) {
     x.close(tag);
 }
 
-fn write_route_table(x: &mut Xml, tag: &str, owner: &str, t: &RouteTable) {
+/// A route table; `state` tells which routes are blackholes (through a peering connection
+/// that is not active), `None` for a table just created (its one route is `local`).
+fn write_route_table(
+    x: &mut Xml,
+    tag: &str,
+    owner: &str,
+    t: &RouteTable,
+    state: Option<&NetworkState>,
+) {
     x.open(tag)
         .leaf("routeTableId", &t.id)
         .leaf("vpcId", &t.vpc)
@@ -170,8 +179,22 @@ fn write_route_table(x: &mut Xml, tag: &str, owner: &str, t: &RouteTable) {
                 "destinationPrefixListId",
                 r.destination_prefix_list.as_deref(),
             )
-            .leaf("gatewayId", &r.target)
-            .leaf("state", "active")
+            .leaf(
+                if r.target.starts_with("pcx-") {
+                    "vpcPeeringConnectionId"
+                } else {
+                    "gatewayId"
+                },
+                &r.target,
+            )
+            .leaf(
+                "state",
+                if state.is_none_or(|s| s.route_active(r)) {
+                    "active"
+                } else {
+                    "blackhole"
+                },
+            )
             .leaf("origin", &r.origin)
             .close("item");
     }
@@ -322,6 +345,53 @@ fn permissions(params: &Params) -> Result<Vec<Permission>, Failure> {
         ));
     }
     Ok(out)
+}
+
+fn write_peering(x: &mut Xml, tag: &str, owner: &str, region: &str, p: &PeeringConnection) {
+    let side = |x: &mut Xml, name: &str, vpc: &str, cidr: &str, with_options: bool| {
+        x.open(name)
+            .leaf("cidrBlock", cidr)
+            .open("cidrBlockSet")
+            .open("item")
+            .leaf("cidrBlock", cidr)
+            .close("item")
+            .close("cidrBlockSet")
+            .leaf("ownerId", owner);
+        if with_options {
+            x.open("peeringOptions")
+                .leaf("allowDnsResolutionFromRemoteVpc", "false")
+                .leaf("allowEgressFromLocalClassicLinkToRemoteVpc", "false")
+                .leaf("allowEgressFromLocalVpcToRemoteClassicLink", "false")
+                .close("peeringOptions");
+        }
+        x.leaf("vpcId", vpc).leaf("region", region).close(name);
+    };
+    let active = p.status == "active";
+    x.open(tag);
+    side(
+        x,
+        "accepterVpcInfo",
+        &p.accepter_vpc,
+        &p.accepter_cidr,
+        active,
+    );
+    if p.status == "pending-acceptance" {
+        // AWS lets a request wait a week for acceptance.
+        x.leaf("expirationTime", &timestamp(p.created + 7 * 24 * 3600));
+    }
+    side(
+        x,
+        "requesterVpcInfo",
+        &p.requester_vpc,
+        &p.requester_cidr,
+        active,
+    );
+    x.open("status")
+        .leaf("code", &p.status)
+        .leaf("message", &p.message)
+        .close("status");
+    write_tags(x, &p.tags);
+    x.leaf("vpcPeeringConnectionId", &p.id).close(tag);
 }
 
 /// One network interface of an interface endpoint, as DescribeNetworkInterfaces shows it.
@@ -576,7 +646,7 @@ pub fn ec2(
             let tags = params.tag_specification("route-table");
             let table =
                 engine.network_update(&account, region, |s| s.create_route_table(vpc, tags))?;
-            write_route_table(&mut x, "routeTable", &account, &table);
+            write_route_table(&mut x, "routeTable", &account, &table, None);
         }
         "DescribeRouteTables" => {
             authorize("*")?;
@@ -604,7 +674,7 @@ pub fn ec2(
                         }
                     }
                     if passes(&filters, &attrs, &t.tags) {
-                        write_route_table(&mut x, "item", &account, t);
+                        write_route_table(&mut x, "item", &account, t, Some(s));
                     }
                 }
                 x.close("routeTableSet");
@@ -639,14 +709,16 @@ pub fn ec2(
             let cidr = required(params, "DestinationCidrBlock")?;
             authorize(&arn("route-table", table))?;
             if action == "CreateRoute" {
-                let Some(gateway) = params.get("GatewayId") else {
+                let Some(target) = params
+                    .get("GatewayId")
+                    .or_else(|| params.get("VpcPeeringConnectionId"))
+                else {
                     return Err(Failure::Ec2Input(
                         "InvalidParameterCombination",
-                        "Cove's route tables take routes to internet gateways (GatewayId igw-…); other targets are not supported".into(),
+                        "Cove's route tables take routes to internet gateways (GatewayId igw-…) and through VPC peering connections (VpcPeeringConnectionId pcx-…); other targets are not supported".into(),
                     ));
                 };
-                engine
-                    .network_update(&account, region, |s| s.create_route(table, cidr, gateway))?;
+                engine.network_update(&account, region, |s| s.create_route(table, cidr, target))?;
             } else {
                 engine.network_update(&account, region, |s| s.delete_route(table, cidr))?;
             }
@@ -893,6 +965,73 @@ pub fn ec2(
             };
             engine.network_update(&account, region, |s| s.modify_endpoint(id, &change))?;
             x.leaf("return", "true");
+        }
+        "CreateVpcPeeringConnection" => {
+            let vpc = required(params, "VpcId")?;
+            let peer = required(params, "PeerVpcId")?;
+            authorize(&arn("vpc", vpc))?;
+            if params.get("PeerOwnerId").is_some_and(|o| o != account)
+                || params.get("PeerRegion").is_some_and(|r| r != region)
+            {
+                return Err(Failure::Ec2Input(
+                    "InvalidParameterValue",
+                    "Cove peers VPCs within one account and region; PeerOwnerId and PeerRegion must be the requester's own".into(),
+                ));
+            }
+            let tags = params.tag_specification("vpc-peering-connection");
+            let peering =
+                engine.network_update(&account, region, |s| s.create_peering(vpc, peer, tags))?;
+            write_peering(&mut x, "vpcPeeringConnection", &account, region, &peering);
+        }
+        "AcceptVpcPeeringConnection" | "RejectVpcPeeringConnection" => {
+            let id = required(params, "VpcPeeringConnectionId")?;
+            authorize(&arn("vpc-peering-connection", id))?;
+            let accept = action == "AcceptVpcPeeringConnection";
+            let peering =
+                engine.network_update(&account, region, |s| s.answer_peering(id, accept))?;
+            if accept {
+                write_peering(&mut x, "vpcPeeringConnection", &account, region, &peering);
+            } else {
+                x.leaf("return", "true");
+            }
+        }
+        "DeleteVpcPeeringConnection" => {
+            let id = required(params, "VpcPeeringConnectionId")?;
+            authorize(&arn("vpc-peering-connection", id))?;
+            engine.network_update(&account, region, |s| s.delete_peering(id))?;
+            x.leaf("return", "true");
+        }
+        "DescribeVpcPeeringConnections" => {
+            authorize("*")?;
+            let ids = params.indexed("VpcPeeringConnectionId");
+            engine.network_read(&account, region, |s| -> Result<(), Failure> {
+                x.open("vpcPeeringConnectionSet");
+                for p in selected(
+                    &ids,
+                    &s.peerings,
+                    (
+                        "InvalidVpcPeeringConnectionID.NotFound",
+                        "vpcPeeringConnection",
+                    ),
+                )? {
+                    let attrs = [
+                        ("vpc-peering-connection-id", p.id.clone()),
+                        ("status-code", p.status.clone()),
+                        ("status-message", p.message.clone()),
+                        ("requester-vpc-info.vpc-id", p.requester_vpc.clone()),
+                        ("requester-vpc-info.cidr-block", p.requester_cidr.clone()),
+                        ("requester-vpc-info.owner-id", account.clone()),
+                        ("accepter-vpc-info.vpc-id", p.accepter_vpc.clone()),
+                        ("accepter-vpc-info.cidr-block", p.accepter_cidr.clone()),
+                        ("accepter-vpc-info.owner-id", account.clone()),
+                    ];
+                    if passes(&filters, &attrs, &p.tags) {
+                        write_peering(&mut x, "item", &account, region, p);
+                    }
+                }
+                x.close("vpcPeeringConnectionSet");
+                Ok(())
+            })?;
         }
         "DescribeNetworkInterfaces" => {
             authorize("*")?;
