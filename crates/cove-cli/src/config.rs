@@ -63,8 +63,9 @@ pub struct ServeArgs {
     /// Cove's local CA (<data-dir>/ca.pem).
     #[arg(long, env = "COVE_ENDPOINT_HTTP")]
     pub endpoint_http: bool,
-    /// A proxy (address or CIDR) allowed to send Proxy Protocol v1/v2 headers on the regional
-    /// listener; connections from it must start with one. Repeatable [default: none, off].
+    /// A proxy (address or CIDR) allowed to send Proxy Protocol v1/v2 headers, on the regional
+    /// listener and on interface endpoints' listeners; connections from it must start with one.
+    /// Repeatable [default: none, off].
     #[arg(
         long = "trusted-proxy",
         env = "COVE_TRUSTED_PROXIES",
