@@ -514,6 +514,17 @@ def test_modify_interface_endpoint_subnets_and_security_groups(cove, aws_env):
     assert sorted(last["SubnetIds"]) == sorted([a2, b]) and [g["GroupId"] for g in last["Groups"]] == [extra]
     code, _, err = aws(cove, aws_env, "ec2", "describe-network-interfaces", "--network-interface-ids", "eni-0123456789abcdef0", check=False)
     assert code != 0 and "(InvalidNetworkInterfaceID.NotFound)" in err and "eni-0123456789abcdef0" in err
+    # An address may be asked for; it must be a usable, free address of the subnet.
+    create = ["ec2", "create-vpc-endpoint", "--vpc-endpoint-type", "Interface", "--vpc-id", vpc,
+              "--service-name", f"com.amazonaws.{REGION}.dynamodb"]
+    for ip, code in [("127.52.1.2", "InvalidParameterValue"), ("127.52.1.255", "InvalidParameterValue"),
+                     ("127.53.1.9", "InvalidParameterValue"), ("127.52.2.4", "InvalidIPAddress.InUse")]:
+        subnet = b if ip.startswith("127.52.2.") else a
+        assert f"({code})" in denied(cove, aws_env, PUBLIC, *create, "--subnet-configurations", f"SubnetId={subnet},Ipv4={ip}")
+    asked = aws(cove, aws_env, *create, "--subnet-configurations", f"SubnetId={a},Ipv4=127.52.1.200")[1]["VpcEndpoint"]
+    assert asked["SubnetIds"] == [a]
+    eni = aws(cove, aws_env, "ec2", "describe-network-interfaces", "--network-interface-ids", *asked["NetworkInterfaceIds"])[1]
+    assert eni["NetworkInterfaces"][0]["PrivateIpAddress"] == "127.52.1.200"
 
 
 def test_vpc_peering_connections_and_their_errors(cove, aws_env):
@@ -541,3 +552,56 @@ def test_vpc_peering_connections_and_their_errors(cove, aws_env):
     aws(cove, aws_env, "ec2", "delete-vpc-peering-connection", "--vpc-peering-connection-id", pcx)
     deleted = aws(cove, aws_env, "ec2", "describe-vpc-peering-connections", "--vpc-peering-connection-ids", pcx)[1]
     assert deleted["VpcPeeringConnections"][0]["Status"] == {"Code": "deleted", "Message": f"Deleted by {ACCOUNT}"}
+
+
+def test_proxy_protocol_on_an_interface_endpoint(tmp_path, aws_env):
+    """A trusted proxy in front of an interface endpoint's listener: the client its header
+    names is what the endpoint's security groups judge and what aws:VpcSourceIp says; the
+    listener, not the header's TLV, decides aws:SourceVpce."""
+    import socket
+    import time
+
+    from conftest import Cove
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    cove = Cove(tmp_path / "data", extra_args=["--endpoint-port", str(port), "--endpoint-http",
+                                               "--trusted-proxy", "127.70.0.0/16"])
+    try:
+        aws(cove, aws_env, "dynamodb", "create-table", "--table-name", "plays",
+            "--attribute-definitions", "AttributeName=pk,AttributeType=S",
+            "--key-schema", "AttributeName=pk,KeyType=HASH", "--billing-mode", "PAY_PER_REQUEST")
+        aws(cove, aws_env, "dynamodb", "put-item", "--table-name", "plays", "--item", '{"pk": {"S": "64.0"}}')
+        vpc = aws(cove, aws_env, "ec2", "create-vpc", "--cidr-block", "127.55.0.0/16")[1]["Vpc"]["VpcId"]
+        subnet = aws(cove, aws_env, "ec2", "create-subnet", "--vpc-id", vpc, "--cidr-block", "127.55.1.0/24")[1]["Subnet"]["SubnetId"]
+        group = aws(cove, aws_env, "ec2", "create-security-group", "--group-name", "clients",
+                    "--description", "the clients behind the proxy", "--vpc-id", vpc)[1]["GroupId"]
+        aws(cove, aws_env, "ec2", "authorize-security-group-ingress", "--group-id", group,
+            "--protocol", "tcp", "--port", str(port), "--cidr", "172.31.0.0/16")
+        vpce = aws(cove, aws_env, "ec2", "create-vpc-endpoint", "--vpc-endpoint-type", "Interface", "--vpc-id", vpc,
+                   "--service-name", f"com.amazonaws.{REGION}.dynamodb", "--subnet-ids", subnet,
+                   "--security-group-ids", group, "--subnet-configurations",
+                   f"SubnetId={subnet},Ipv4=127.55.1.20")[1]["VpcEndpoint"]["VpcEndpointId"]
+        key = new_user(cove, aws_env, "behind-proxy", {"Version": "2012-10-17", "Statement": [{
+            "Effect": "Allow", "Action": "dynamodb:GetItem", "Resource": "*",
+            "Condition": {"StringEquals": {"aws:SourceVpce": vpce, "aws:VpcSourceIp": "172.31.7.113"}}}]})
+        # The address asked for with --subnet-configurations.
+        via = f"http://127.55.1.20:{port}"
+        request = signed_request(via, key, "GetItem", {"TableName": "plays", "Key": {"pk": {"S": "64.0"}}})
+        deadline = time.time() + 5
+        while True:
+            answer = exchange(via, "127.70.0.1", NLB_HEADER + request)
+            if answer or time.time() > deadline:
+                break
+            time.sleep(0.2)
+        assert answer.startswith(b"HTTP/1.1 200"), answer[:300]
+        assert b'"64.0"' in answer
+        # The proxy itself, and any client the security group does not admit, get nothing.
+        assert exchange(via, "127.70.0.1", request) == b""
+        v1 = b"PROXY TCP4 10.9.9.9 127.55.1.20 51442 443\r\n"
+        assert exchange(via, "127.70.0.1", v1 + request) == b""
+        # An untrusted peer's header closes the connection, whatever it says.
+        assert exchange(via, PUBLIC, NLB_HEADER + request) == b""
+    finally:
+        cove.stop()

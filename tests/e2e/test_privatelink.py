@@ -237,6 +237,13 @@ def test_privatelink_walkthrough_with_boto3(tmp_path, aws_env):
             pass
         assert get_item(ca, env, url, ONPREM, dns) == {"Item": ITEM}
 
+        # After a restart the endpoint listens again, with a certificate from the same CA.
+        cove.stop()
+        cove = Cove(tmp_path / "data", extra_args=["--endpoint-port", str(port), "--dns-listen", f"{dns[0]}:{dns[1]}"])
+        assert wait_state(cove, aws_env, vpce, "available")["State"] == "available"
+        assert get_item(ca, env, url, ONPREM, dns) == {"Item": ITEM}
+        assert get_item(ca, env, url, peered, dns) == {"Item": ITEM}
+
         # Deleting the peering connection cuts the peered VPC off again.
         aws(cove, aws_env, "ec2", "delete-vpc-peering-connection", "--vpc-peering-connection-id", pcx)
         described = aws(cove, aws_env, "ec2", "describe-vpc-peering-connections", "--vpc-peering-connection-ids", pcx)[1]

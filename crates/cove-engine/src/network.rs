@@ -195,6 +195,21 @@ impl VpcEndpoint {
     }
 }
 
+/// What a CreateVpcEndpoint of type Interface asks for.
+#[derive(Debug, Clone, Default)]
+pub struct InterfaceRequest<'a> {
+    pub vpc: &'a str,
+    pub service: &'a str,
+    pub subnets: &'a [String],
+    /// (subnet, IPv4 address) pairs asked for with `SubnetConfiguration`: that subnet's
+    /// interface takes that address instead of the first free one.
+    pub addresses: &'a [(String, String)],
+    /// The security groups; the VPC's default group when empty.
+    pub groups: &'a [String],
+    pub policy: Option<&'a str>,
+    pub tags: Tags,
+}
+
 /// What one ModifyVpcEndpoint asks to change.
 #[derive(Debug, Clone, Default)]
 pub struct EndpointChange {
@@ -852,13 +867,17 @@ impl NetworkState {
     /// AWS reserves, guarded by the security groups (the VPC's default group if none).
     pub fn create_interface_endpoint(
         &mut self,
-        vpc: &str,
-        service: &str,
-        subnets: &[String],
-        groups: &[String],
-        policy: Option<&str>,
-        tags: Tags,
+        request: InterfaceRequest<'_>,
     ) -> Result<VpcEndpoint> {
+        let InterfaceRequest {
+            vpc,
+            service,
+            subnets,
+            addresses,
+            groups,
+            policy,
+            tags,
+        } = request;
         let default_group = self.vpc(vpc)?.default_security_group.clone();
         if service != dynamodb_service(&self.region) {
             return Err(ec2_error(
@@ -887,7 +906,10 @@ impl NetworkState {
         self.check_groups(vpc, &groups)?;
         let mut interfaces: Vec<NetworkInterface> = Vec::new();
         for id in subnets {
-            let eni = self.new_interface(vpc, id, &interfaces)?;
+            let mut eni = self.new_interface(vpc, id, &interfaces)?;
+            if let Some((_, ip)) = addresses.iter().find(|(s, _)| s == id) {
+                eni.ip = self.requested_address(id, ip)?;
+            }
             interfaces.push(eni);
         }
         let endpoint = VpcEndpoint {
@@ -905,6 +927,44 @@ impl NetworkState {
         };
         self.endpoints.insert(endpoint.id.clone(), endpoint.clone());
         Ok(endpoint)
+    }
+
+    /// An address asked for in `subnet`: inside its CIDR, not one of the five AWS reserves,
+    /// and held by no other network interface.
+    fn requested_address(&self, subnet: &str, ip: &str) -> Result<String> {
+        let subnet = self.subnet(subnet)?;
+        let invalid = |why: &str| {
+            ec2_error(
+                "InvalidParameterValue",
+                format!("The IPv4 address {ip} {why} subnet {}", subnet.id),
+            )
+        };
+        let Ok(addr) = ip.parse::<std::net::Ipv4Addr>() else {
+            return Err(invalid("is not a valid address for"));
+        };
+        let Ok(IpNet::V4(net)) = subnet.cidr.parse::<IpNet>() else {
+            return Err(EngineError::Corrupt("subnet CIDR".into()));
+        };
+        if !net.contains(&addr) {
+            return Err(invalid("is not in the CIDR range of"));
+        }
+        let n = u32::from(addr);
+        if n < u32::from(net.network()) + 4 || n >= u32::from(net.broadcast()) {
+            return Err(invalid("is reserved by AWS in"));
+        }
+        let text = addr.to_string();
+        if self
+            .endpoints
+            .values()
+            .flat_map(|e| &e.interfaces)
+            .any(|i| i.ip == text)
+        {
+            return Err(ec2_error(
+                "InvalidIPAddress.InUse",
+                format!("Address {text} is in use."),
+            ));
+        }
+        Ok(text)
     }
 
     /// Every group must exist and belong to `vpc`.
@@ -1729,14 +1789,12 @@ mod dns_tests {
                 let vpc = s.create_vpc("127.50.0.0/16", Tags::new())?.id;
                 let a = s.create_subnet(&vpc, "127.50.1.0/24", "us-east-2a", Tags::new())?;
                 let b = s.create_subnet(&vpc, "127.50.2.0/24", "us-east-2b", Tags::new())?;
-                s.create_interface_endpoint(
-                    &vpc,
-                    &dynamodb_service(REGION),
-                    &[a.id, b.id],
-                    &[],
-                    None,
-                    Tags::new(),
-                )
+                s.create_interface_endpoint(InterfaceRequest {
+                    vpc: &vpc,
+                    service: &dynamodb_service(REGION),
+                    subnets: &[a.id, b.id],
+                    ..InterfaceRequest::default()
+                })
             })
             .unwrap();
         (engine, endpoint)

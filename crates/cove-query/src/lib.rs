@@ -59,10 +59,18 @@ impl Params {
 
     /// A list of structures, `Name.member.N.Field`: one map of fields per N, in index order.
     pub fn structs(&self, name: &str) -> Vec<BTreeMap<&str, &str>> {
-        let prefix = format!("{name}.member.");
+        self.structs_under(&format!("{name}.member."))
+    }
+
+    /// An EC2-style flattened list of structures, `Name.N.Field`, in index order.
+    pub fn flat_structs(&self, name: &str) -> Vec<BTreeMap<&str, &str>> {
+        self.structs_under(&format!("{name}."))
+    }
+
+    fn structs_under(&self, prefix: &str) -> Vec<BTreeMap<&str, &str>> {
         let mut by_index: BTreeMap<u32, BTreeMap<&str, &str>> = BTreeMap::new();
         for (k, v) in &self.pairs {
-            let Some(rest) = k.strip_prefix(&prefix) else {
+            let Some(rest) = k.strip_prefix(prefix) else {
                 continue;
             };
             let Some((index, field)) = rest.split_once('.') else {

@@ -5,9 +5,9 @@
 
 use cove_engine::Engine;
 use cove_engine::network::{
-    EndpointChange, InternetGateway, NetworkInterface, NetworkState, PeeringConnection, Permission,
-    RouteTable, SecurityGroup, Subnet, Tags, Vpc, VpcEndpoint, dynamodb_prefix_list,
-    dynamodb_service,
+    EndpointChange, InterfaceRequest, InternetGateway, NetworkInterface, NetworkState,
+    PeeringConnection, Permission, RouteTable, SecurityGroup, Subnet, Tags, Vpc, VpcEndpoint,
+    dynamodb_prefix_list, dynamodb_service,
 };
 use cove_query::{Params, Xml};
 
@@ -902,9 +902,30 @@ pub fn ec2(
                     })?
                 }
                 "Interface" => {
-                    let (subnets, groups) = (ids("SubnetId"), ids("SecurityGroupId"));
+                    let (mut subnets, groups) = (ids("SubnetId"), ids("SecurityGroupId"));
+                    // SubnetConfiguration names subnets too, and may ask for an address.
+                    let mut addresses = Vec::new();
+                    for config in params.flat_structs("SubnetConfiguration") {
+                        let Some(subnet) = config.get("SubnetId") else {
+                            continue;
+                        };
+                        if !subnets.iter().any(|s| s == subnet) {
+                            subnets.push(subnet.to_string());
+                        }
+                        if let Some(ip) = config.get("Ipv4") {
+                            addresses.push((subnet.to_string(), ip.to_string()));
+                        }
+                    }
                     engine.network_update(&account, region, |s| {
-                        s.create_interface_endpoint(vpc, service, &subnets, &groups, policy, tags)
+                        s.create_interface_endpoint(InterfaceRequest {
+                            vpc,
+                            service,
+                            subnets: &subnets,
+                            addresses: &addresses,
+                            groups: &groups,
+                            policy,
+                            tags,
+                        })
                     })?
                 }
                 other => {
