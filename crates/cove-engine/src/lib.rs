@@ -6,6 +6,7 @@
 //! All calls are blocking (storage is), so async callers run them on a blocking thread.
 
 mod backups;
+pub mod balancer;
 mod batch;
 mod catalog;
 mod credentials;
@@ -104,6 +105,9 @@ pub enum EngineError {
     /// An EC2 API error: EC2's code (`InvalidVpcID.NotFound`, …) and message.
     #[error("{1}")]
     Ec2(&'static str, String),
+    /// An Elastic Load Balancing API error: ELB's code (`LoadBalancerNotFound`, …) and message.
+    #[error("{1}")]
+    Elb(&'static str, String),
     /// An IAM API error (NoSuchEntity, EntityAlreadyExists, …), with IAM's message.
     #[error("{1}")]
     Iam(iam::IamErrorKind, String),

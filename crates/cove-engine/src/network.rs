@@ -14,6 +14,7 @@ use serde::{Deserialize, Serialize};
 use cove_policy::{Policy, PolicyKind};
 use cove_storage::{KeyRange, ScanOptions, Storage, WriteBatch};
 
+use crate::balancer::{BalancerListener, Listener, LoadBalancer, TargetGroup};
 use crate::credentials::random_string;
 use crate::{Engine, EngineError, Result, keys};
 
@@ -33,7 +34,7 @@ fn new_id(prefix: &str) -> String {
     format!("{prefix}-{}", random_string(b"0123456789abcdef", 17))
 }
 
-fn now() -> i64 {
+pub(crate) fn now() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs() as i64)
@@ -275,6 +276,13 @@ pub struct NetworkState {
     pub endpoints: BTreeMap<String, VpcEndpoint>,
     #[serde(default)]
     pub peerings: BTreeMap<String, PeeringConnection>,
+    /// Elastic Load Balancing: network load balancers, target groups and listeners, by ARN.
+    #[serde(default)]
+    pub load_balancers: BTreeMap<String, LoadBalancer>,
+    #[serde(default)]
+    pub target_groups: BTreeMap<String, TargetGroup>,
+    #[serde(default)]
+    pub listeners: BTreeMap<String, Listener>,
 }
 
 /// The DynamoDB service name of a region.
@@ -411,6 +419,8 @@ impl NetworkState {
         let vpc = self.vpc(id)?.clone();
         let busy = self.subnets.values().any(|s| s.vpc == id)
             || self.endpoints.values().any(|e| e.vpc == id)
+            || self.load_balancers.values().any(|lb| lb.vpc == id)
+            || self.target_groups.values().any(|t| t.vpc == id)
             || self
                 .internet_gateways
                 .values()
@@ -493,7 +503,9 @@ impl NetworkState {
         if self
             .endpoints
             .values()
-            .any(|e| e.interfaces.iter().any(|i| i.subnet == id))
+            .flat_map(|e| &e.interfaces)
+            .chain(self.load_balancers.values().flat_map(|lb| &lb.interfaces))
+            .any(|i| i.subnet == id)
         {
             return Err(ec2_error(
                 "DependencyViolation",
@@ -957,6 +969,7 @@ impl NetworkState {
             .endpoints
             .values()
             .flat_map(|e| &e.interfaces)
+            .chain(self.load_balancers.values().flat_map(|lb| &lb.interfaces))
             .any(|i| i.ip == text)
         {
             return Err(ec2_error(
@@ -1006,7 +1019,18 @@ impl NetworkState {
                 ),
             ));
         }
-        let ip = self.free_address(&subnet, existing)?;
+        self.interface_in(id, existing)
+    }
+
+    /// A new network interface in subnet `id` at its first free address, beside `existing`
+    /// interfaces not stored yet. The caller has checked which VPC the subnet belongs to.
+    pub(crate) fn interface_in(
+        &self,
+        id: &str,
+        existing: &[NetworkInterface],
+    ) -> Result<NetworkInterface> {
+        let subnet = self.subnet(id)?;
+        let ip = self.free_address(subnet, existing)?;
         Ok(NetworkInterface {
             id: new_id("eni"),
             subnet: id.to_string(),
@@ -1026,6 +1050,11 @@ impl NetworkState {
             .endpoints
             .values()
             .flat_map(|e| e.interfaces.iter())
+            .chain(
+                self.load_balancers
+                    .values()
+                    .flat_map(|lb| lb.interfaces.iter()),
+            )
             .chain(also_taken)
             .map(|i| i.ip.as_str())
             .collect();
@@ -1523,6 +1552,8 @@ pub struct NetworkView {
     /// addresses they resolve to: the regional names every network interface's, in the
     /// endpoint's order, and each zonal name the addresses in its zone.
     pub dns: HashMap<String, Vec<Ipv4Addr>>,
+    /// Every network load balancer listener: one per (load balancer address, port).
+    pub balancers: Vec<Arc<BalancerListener>>,
 }
 
 impl NetworkView {
@@ -1664,6 +1695,11 @@ fn compile(states: &HashMap<(String, String), NetworkState>) -> NetworkView {
         interfaces,
         gateways,
         dns: dns_table(states),
+        balancers: states
+            .values()
+            .flat_map(crate::balancer::compile)
+            .map(Arc::new)
+            .collect(),
     }
 }
 

@@ -107,6 +107,7 @@ impl Server {
                 signing_keys: std::sync::Mutex::new(std::collections::HashMap::new()),
                 last_reload: std::sync::Mutex::new(None),
                 listeners: std::sync::Mutex::new(HashMap::new()),
+                target_states: Arc::new(crate::balance::TargetStates::default()),
             }),
         })
     }
@@ -134,6 +135,7 @@ impl Server {
         let mut seen: Option<Arc<NetworkView>> = None;
         let mut tick = tokio::time::interval(Duration::from_millis(100));
         let mut ticks: u32 = 0;
+        let mut balancers = crate::balance::Balancers::new(Arc::clone(&self.shared.target_states));
         tokio::pin!(shutdown);
         loop {
             let (stream, peer) = tokio::select! {
@@ -161,6 +163,7 @@ impl Server {
                     let retry = ticks.is_multiple_of(20) && self.any_failed();
                     if retry || seen.as_ref().is_none_or(|s| !Arc::ptr_eq(s, &view)) {
                         self.reconcile(&view, &mut endpoints, &endpoint_tx).await;
+                        balancers.reconcile(&view).await;
                         seen = Some(view);
                     }
                     continue;
@@ -205,6 +208,7 @@ impl Server {
         for (_, listener) in endpoints.drain() {
             listener.task.abort();
         }
+        drop(balancers);
         if tokio::time::timeout(self.shared.config.shutdown_grace, graceful.shutdown())
             .await
             .is_err()

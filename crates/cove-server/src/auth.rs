@@ -24,7 +24,7 @@ pub struct Caller {
 }
 
 /// The services a request may be signed for; each has its own protocol on this listener.
-const SERVICES: [&str; 4] = ["dynamodb", "iam", "sts", "ec2"];
+const SERVICES: [&str; 5] = ["dynamodb", "iam", "sts", "ec2", "elasticloadbalancing"];
 
 pub fn authenticate(shared: &Shared, parts: &Parts, body: &[u8]) -> Result<Caller, Failure> {
     let Some(header) = parts.headers.get(http::header::AUTHORIZATION) else {

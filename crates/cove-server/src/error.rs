@@ -140,7 +140,7 @@ impl Failure {
                 EngineError::IdempotentParameterMismatch(msg) => {
                     (ErrorCode::IdempotentParameterMismatch, msg.clone())
                 }
-                EngineError::Iam(_, msg) | EngineError::Ec2(_, msg) => {
+                EngineError::Iam(_, msg) | EngineError::Ec2(_, msg) | EngineError::Elb(_, msg) => {
                     (ErrorCode::Validation, msg.clone())
                 }
                 EngineError::Storage(_) | EngineError::Corrupt(_) | EngineError::Internal(_) => {
@@ -231,9 +231,9 @@ impl Failure {
                 "The request body could not be read.".into(),
             ),
             Failure::QueryValidation(msg) => (400, true, "ValidationError", msg.clone()),
-            Failure::Ec2Input(code, msg) | Failure::Engine(EngineError::Ec2(code, msg)) => {
-                (400, true, code, msg.clone())
-            }
+            Failure::Ec2Input(code, msg)
+            | Failure::Engine(EngineError::Ec2(code, msg))
+            | Failure::Engine(EngineError::Elb(code, msg)) => (400, true, code, msg.clone()),
             Failure::NoRoute => (403, true, "AccessDenied", String::new()),
             Failure::DryRun => (
                 412,

@@ -53,6 +53,8 @@ fn protocol_of(parts: &http::request::Parts) -> Protocol {
         "sts"
     } else if authorization.contains("/ec2/aws4_request") {
         "ec2"
+    } else if authorization.contains("/elasticloadbalancing/aws4_request") {
+        "elasticloadbalancing"
     } else {
         "iam"
     })
@@ -61,6 +63,8 @@ fn protocol_of(parts: &http::request::Parts) -> Protocol {
 fn namespace_and_version(service: &str) -> (&'static str, &'static str) {
     if service == "sts" {
         (iam::STS_NAMESPACE, iam::STS_VERSION)
+    } else if service == "elasticloadbalancing" {
+        (crate::elb::ELB_NAMESPACE, crate::elb::ELB_VERSION)
     } else {
         (iam::IAM_NAMESPACE, iam::IAM_VERSION)
     }
@@ -363,6 +367,15 @@ async fn serve_query(
                     &params,
                 )
                 .map(Some)
+            } else if service == "elasticloadbalancing" {
+                crate::elb::elb(
+                    &engine,
+                    &guard,
+                    &caller.region,
+                    &shared.target_states,
+                    &action,
+                    &params,
+                )
             } else if service == "sts" {
                 iam::sts(&engine, &guard, &action, &params)
             } else {

@@ -12,10 +12,12 @@ mod access;
 mod audit;
 mod auth;
 mod authz;
+mod balance;
 mod ca;
 mod dispatch;
 mod dns;
 mod ec2;
+mod elb;
 pub mod error;
 mod handler;
 mod iam;
@@ -84,6 +86,8 @@ pub(crate) struct Shared {
     /// not tried yet (the endpoint is `pending`), `None` once it listens, the reason when it
     /// cannot (the endpoint is `failed`).
     pub listeners: ListenerStatus,
+    /// The health of every load balancer target, kept by the health checkers.
+    pub target_states: Arc<balance::TargetStates>,
 }
 
 /// Interface-endpoint address -> `None` (listening) or why it cannot listen.

@@ -18,6 +18,7 @@ const MAX_HEADER: usize = 4096;
 const PP2_TYPE_AWS: u8 = 0xEA;
 const PP2_SUBTYPE_AWS_VPCE_ID: u8 = 0x01;
 const PP2_TYPE_CRC32C: u8 = 0x03;
+const PP2_TYPE_NOOP: u8 = 0x04;
 
 /// What a header says about the connection.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -121,6 +122,61 @@ fn parse_v2(bytes: &[u8]) -> Result<(Proxied, usize), Refusal> {
         }
     };
     Ok((Proxied { source, vpce }, len))
+}
+
+/// Writes a v2 header as an AWS Network Load Balancer does: the PROXY command over TCP with
+/// the client's and the balancer's addresses (`addresses`; `None` writes the LOCAL command of
+/// a health check), a CRC32C of the whole header, AWS's TLV naming the VPC endpoint the client
+/// came through when there is one, and a NOOP TLV of `noop` zero bytes (the NLB pads its
+/// headers so).
+pub fn encode_v2(
+    addresses: Option<(SocketAddr, SocketAddr)>,
+    vpce: Option<&str>,
+    noop: usize,
+) -> Vec<u8> {
+    let mut out = V2_PREFIX.to_vec();
+    match addresses {
+        None => out.extend([0x20, 0x00, 0, 0]),
+        Some((SocketAddr::V4(src), SocketAddr::V4(dst))) => {
+            out.extend([0x21, 0x11, 0, 0]);
+            out.extend(src.ip().octets());
+            out.extend(dst.ip().octets());
+            out.extend(src.port().to_be_bytes());
+            out.extend(dst.port().to_be_bytes());
+        }
+        Some((src, dst)) => {
+            // Mixed families are written as IPv6, IPv4 addresses mapped.
+            let v6 = |a: SocketAddr| match a.ip() {
+                IpAddr::V4(ip) => ip.to_ipv6_mapped(),
+                IpAddr::V6(ip) => ip,
+            };
+            out.extend([0x21, 0x21, 0, 0]);
+            out.extend(v6(src).octets());
+            out.extend(v6(dst).octets());
+            out.extend(src.port().to_be_bytes());
+            out.extend(dst.port().to_be_bytes());
+        }
+    }
+    let crc_at = out.len() + 3;
+    out.extend([PP2_TYPE_CRC32C, 0, 4, 0, 0, 0, 0]);
+    if let Some(id) = vpce {
+        let len = u16::try_from(1 + id.len()).unwrap_or(u16::MAX);
+        out.push(PP2_TYPE_AWS);
+        out.extend(len.to_be_bytes());
+        out.push(PP2_SUBTYPE_AWS_VPCE_ID);
+        out.extend(&id.as_bytes()[..usize::from(len) - 1]);
+    }
+    if noop > 0 {
+        let len = u16::try_from(noop).unwrap_or(u16::MAX);
+        out.push(PP2_TYPE_NOOP);
+        out.extend(len.to_be_bytes());
+        out.extend(std::iter::repeat_n(0u8, usize::from(len)));
+    }
+    let body = u16::try_from(out.len() - 16).unwrap_or(u16::MAX);
+    out[14..16].copy_from_slice(&body.to_be_bytes());
+    let crc = crc32c::crc32c(&out);
+    out[crc_at..crc_at + 4].copy_from_slice(&crc.to_be_bytes());
+    out
 }
 
 fn parse_v1(bytes: &[u8]) -> Result<(Proxied, usize), Refusal> {
@@ -233,6 +289,33 @@ mod tests {
                 "cut at {cut}"
             );
         }
+    }
+
+    #[test]
+    fn the_encoder_writes_the_aws_nlb_vector_byte_for_byte() {
+        let client: SocketAddr = "172.31.7.113:51442".parse().unwrap();
+        let balancer: SocketAddr = "172.31.10.31:80".parse().unwrap();
+        let written = encode_v2(Some((client, balancer)), Some("vpce-08d2bf15fac5001c9"), 36);
+        assert_eq!(written, nlb());
+        // And what it writes, the decoder reads back, for each form it writes.
+        let (read, len) = parse(&written).unwrap();
+        assert_eq!(len, written.len());
+        assert_eq!(read.source, Some(client));
+        assert_eq!(read.vpce.as_deref(), Some("vpce-08d2bf15fac5001c9"));
+        let local = encode_v2(None, None, 0);
+        assert_eq!(
+            parse(&local).unwrap(),
+            (
+                Proxied {
+                    source: None,
+                    vpce: None
+                },
+                local.len()
+            )
+        );
+        let v6: SocketAddr = "[2001:db8::7]:40000".parse().unwrap();
+        let mixed = encode_v2(Some((v6, balancer)), None, 0);
+        assert_eq!(parse(&mixed).unwrap().0.source, Some(v6));
     }
 
     #[test]

@@ -1,0 +1,437 @@
+//! Network Load Balancers as Elastic Load Balancing v2 describes them: load balancers with one
+//! network interface (a private address) per subnet, TCP target groups of IP targets with
+//! health-check settings and attributes (Proxy Protocol v2, deregistration delay), and TCP
+//! listeners forwarding to a target group. They live in each (account, region)'s network
+//! record beside the VPCs they sit in, and compile into [`BalancerListener`]s, which the
+//! server's L4 proxy serves; no sockets here.
+
+use std::net::{IpAddr, SocketAddr};
+
+use serde::{Deserialize, Serialize};
+
+use crate::credentials::random_string;
+use crate::network::{NetworkInterface, NetworkState, Tags, now};
+use crate::{EngineError, Result};
+
+fn elb_error(code: &'static str, message: impl Into<String>) -> EngineError {
+    EngineError::Elb(code, message.into())
+}
+
+/// 16 lower-case hex digits, the last part of ELB's ARNs.
+fn elb_id() -> String {
+    random_string(b"0123456789abcdef", 16)
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct LoadBalancer {
+    pub arn: String,
+    pub name: String,
+    pub vpc: String,
+    /// `internal` or `internet-facing`.
+    pub scheme: String,
+    pub created: i64,
+    /// One network interface per subnet (one subnet per availability zone).
+    pub interfaces: Vec<NetworkInterface>,
+    pub cross_zone: bool,
+    #[serde(default)]
+    pub tags: Tags,
+}
+
+impl LoadBalancer {
+    /// `<name>-<16 hex>.elb.<region>.amazonaws.com`.
+    pub fn dns_name(&self, region: &str) -> String {
+        let id = self.arn.rsplit('/').next().unwrap_or_default();
+        format!("{}-{id}.elb.{region}.amazonaws.com", self.name)
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Target {
+    pub ip: String,
+    pub port: u16,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct HealthCheck {
+    /// `TCP` or `HTTP`.
+    pub protocol: String,
+    /// `traffic-port` or a port number.
+    pub port: String,
+    pub path: String,
+    pub interval_seconds: u32,
+    pub timeout_seconds: u32,
+    pub healthy_threshold: u32,
+    pub unhealthy_threshold: u32,
+    /// The HTTP codes that count as healthy (`200-399`, `200,202`).
+    pub matcher: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct TargetGroup {
+    pub arn: String,
+    pub name: String,
+    pub vpc: String,
+    pub port: u16,
+    pub health: HealthCheck,
+    pub targets: Vec<Target>,
+    pub proxy_protocol_v2: bool,
+    pub deregistration_delay: u32,
+    #[serde(default)]
+    pub tags: Tags,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Listener {
+    pub arn: String,
+    pub load_balancer: String,
+    pub port: u16,
+    pub target_group: String,
+}
+
+/// What a CreateTargetGroup asks for, defaults applied by the caller where ELB has them.
+#[derive(Debug, Clone)]
+pub struct TargetGroupRequest {
+    pub name: String,
+    pub vpc: String,
+    pub port: u16,
+    pub health: HealthCheck,
+    pub tags: Tags,
+}
+
+/// Names: up to 32 alphanumerics and hyphens, not starting or ending with a hyphen.
+fn check_name(name: &str, what: &str) -> Result<()> {
+    let ok = !name.is_empty()
+        && name.len() <= 32
+        && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+        && !name.starts_with('-')
+        && !name.ends_with('-');
+    if ok {
+        Ok(())
+    } else {
+        Err(elb_error(
+            "ValidationError",
+            format!(
+                "{what} name '{name}' can have a maximum of 32 characters, can contain only alphanumeric characters and hyphens, and must not begin or end with a hyphen"
+            ),
+        ))
+    }
+}
+
+impl NetworkState {
+    pub fn load_balancer(&self, arn: &str) -> Result<&LoadBalancer> {
+        self.load_balancers.get(arn).ok_or_else(|| {
+            elb_error(
+                "LoadBalancerNotFound",
+                format!("Load balancer '{arn}' not found"),
+            )
+        })
+    }
+
+    pub fn target_group(&self, arn: &str) -> Result<&TargetGroup> {
+        self.target_groups.get(arn).ok_or_else(|| {
+            elb_error(
+                "TargetGroupNotFound",
+                format!("Target groups '{arn}' not found"),
+            )
+        })
+    }
+
+    /// CreateLoadBalancer (type network): one network interface per subnet, each at its
+    /// subnet's first free address. Names are unique per account and region.
+    pub fn create_load_balancer(
+        &mut self,
+        name: &str,
+        subnets: &[String],
+        scheme: &str,
+        tags: Tags,
+    ) -> Result<LoadBalancer> {
+        check_name(name, "Load balancer")?;
+        if self.load_balancers.values().any(|lb| lb.name == name) {
+            return Err(elb_error(
+                "DuplicateLoadBalancerName",
+                "A load balancer with the same name already exists",
+            ));
+        }
+        let Some(first) = subnets.first() else {
+            return Err(elb_error(
+                "ValidationError",
+                "At least one subnet must be specified",
+            ));
+        };
+        let vpc = self.subnet(first)?.vpc.clone();
+        let mut interfaces = Vec::new();
+        for id in subnets {
+            let subnet = self.subnet(id)?;
+            if subnet.vpc != vpc {
+                return Err(elb_error(
+                    "InvalidSubnet",
+                    format!("Subnet '{id}' is not in VPC '{vpc}'"),
+                ));
+            }
+            if interfaces
+                .iter()
+                .any(|i: &NetworkInterface| i.availability_zone == subnet.availability_zone)
+            {
+                return Err(elb_error(
+                    "InvalidConfigurationRequest",
+                    "A load balancer cannot be attached to multiple subnets in the same Availability Zone",
+                ));
+            }
+            interfaces.push(self.interface_in(id, &interfaces)?);
+        }
+        let lb = LoadBalancer {
+            arn: format!(
+                "arn:aws:elasticloadbalancing:{}:{}:loadbalancer/net/{name}/{}",
+                self.region,
+                self.account,
+                elb_id()
+            ),
+            name: name.to_string(),
+            vpc,
+            scheme: scheme.to_string(),
+            created: now(),
+            interfaces,
+            cross_zone: false,
+            tags,
+        };
+        self.load_balancers.insert(lb.arn.clone(), lb.clone());
+        Ok(lb)
+    }
+
+    pub fn delete_load_balancer(&mut self, arn: &str) -> Result<()> {
+        // Deleting a load balancer that does not exist succeeds, as in ELB.
+        if let Some(lb) = self.load_balancers.remove(arn) {
+            self.listeners.retain(|_, l| l.load_balancer != lb.arn);
+        }
+        Ok(())
+    }
+
+    pub fn set_cross_zone(&mut self, arn: &str, on: bool) -> Result<()> {
+        self.load_balancer(arn)?;
+        if let Some(lb) = self.load_balancers.get_mut(arn) {
+            lb.cross_zone = on;
+        }
+        Ok(())
+    }
+
+    /// CreateTargetGroup (TCP, IP targets).
+    pub fn create_target_group(&mut self, request: TargetGroupRequest) -> Result<TargetGroup> {
+        check_name(&request.name, "Target group")?;
+        self.vpc(&request.vpc)?;
+        if self.target_groups.values().any(|t| t.name == request.name) {
+            return Err(elb_error(
+                "DuplicateTargetGroupName",
+                "A target group with the same name exists, but with different settings",
+            ));
+        }
+        let h = &request.health;
+        if !(5..=300).contains(&h.interval_seconds)
+            || !(2..=120).contains(&h.timeout_seconds)
+            || !(2..=10).contains(&h.healthy_threshold)
+            || !(2..=10).contains(&h.unhealthy_threshold)
+        {
+            return Err(elb_error(
+                "ValidationError",
+                "Health check interval must be 5-300 seconds, timeout 2-120 seconds, and thresholds 2-10",
+            ));
+        }
+        let group = TargetGroup {
+            arn: format!(
+                "arn:aws:elasticloadbalancing:{}:{}:targetgroup/{}/{}",
+                self.region,
+                self.account,
+                request.name,
+                elb_id()
+            ),
+            name: request.name,
+            vpc: request.vpc,
+            port: request.port,
+            health: request.health,
+            targets: Vec::new(),
+            proxy_protocol_v2: false,
+            deregistration_delay: 300,
+            tags: request.tags,
+        };
+        self.target_groups.insert(group.arn.clone(), group.clone());
+        Ok(group)
+    }
+
+    pub fn delete_target_group(&mut self, arn: &str) -> Result<()> {
+        if self.listeners.values().any(|l| l.target_group == arn) {
+            return Err(elb_error(
+                "ResourceInUse",
+                format!("Target group '{arn}' is currently in use by a listener or a rule"),
+            ));
+        }
+        self.target_groups.remove(arn);
+        Ok(())
+    }
+
+    /// RegisterTargets / DeregisterTargets. A target's port defaults to the group's.
+    /// Targets may be any IPv4 address (on-premises targets included), as with IP targets
+    /// reached over Direct Connect or VPN.
+    pub fn change_targets(
+        &mut self,
+        arn: &str,
+        targets: &[(String, Option<u16>)],
+        register: bool,
+    ) -> Result<()> {
+        let default_port = self.target_group(arn)?.port;
+        let mut parsed = Vec::new();
+        for (ip, port) in targets {
+            if ip.parse::<std::net::Ipv4Addr>().is_err() {
+                return Err(elb_error(
+                    "InvalidTarget",
+                    format!("The IP address '{ip}' is not a valid IPv4 address"),
+                ));
+            }
+            parsed.push(Target {
+                ip: ip.clone(),
+                port: port.unwrap_or(default_port),
+            });
+        }
+        let group = self.target_groups.get_mut(arn).expect("checked");
+        for t in parsed {
+            if register {
+                if !group.targets.contains(&t) {
+                    group.targets.push(t);
+                }
+            } else {
+                group.targets.retain(|x| *x != t);
+            }
+        }
+        Ok(())
+    }
+
+    pub fn set_target_group_attributes(
+        &mut self,
+        arn: &str,
+        proxy_protocol_v2: Option<bool>,
+        deregistration_delay: Option<u32>,
+    ) -> Result<()> {
+        self.target_group(arn)?;
+        let group = self.target_groups.get_mut(arn).expect("checked");
+        if let Some(on) = proxy_protocol_v2 {
+            group.proxy_protocol_v2 = on;
+        }
+        if let Some(delay) = deregistration_delay {
+            group.deregistration_delay = delay;
+        }
+        Ok(())
+    }
+
+    /// CreateListener (TCP): one port of one load balancer, forwarding to a target group of
+    /// the same VPC.
+    pub fn create_listener(&mut self, lb: &str, port: u16, group: &str) -> Result<Listener> {
+        let balancer = self.load_balancer(lb)?.clone();
+        if self.target_group(group)?.vpc != balancer.vpc {
+            return Err(elb_error(
+                "ValidationError",
+                "The target group and the load balancer must be in the same VPC",
+            ));
+        }
+        if self
+            .listeners
+            .values()
+            .any(|l| l.load_balancer == lb && l.port == port)
+        {
+            return Err(elb_error(
+                "DuplicateListener",
+                "A listener already exists on this port for this load balancer",
+            ));
+        }
+        let rest = balancer
+            .arn
+            .split_once(":loadbalancer/")
+            .map(|(_, r)| r)
+            .unwrap_or_default();
+        let listener = Listener {
+            arn: format!(
+                "arn:aws:elasticloadbalancing:{}:{}:listener/{rest}/{}",
+                self.region,
+                self.account,
+                elb_id()
+            ),
+            load_balancer: lb.to_string(),
+            port,
+            target_group: group.to_string(),
+        };
+        self.listeners
+            .insert(listener.arn.clone(), listener.clone());
+        Ok(listener)
+    }
+
+    pub fn delete_listener(&mut self, arn: &str) -> Result<()> {
+        if self.listeners.remove(arn).is_none() {
+            return Err(elb_error(
+                "ListenerNotFound",
+                format!("Listener '{arn}' not found"),
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// One address and port a load balancer listens on, with where it forwards.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BalancerListener {
+    pub addr: SocketAddr,
+    pub zone: String,
+    pub load_balancer: String,
+    pub target_group: String,
+    /// Every registered target with the zone of the subnet it lies in (`None` outside every
+    /// subnet of the VPC: an on-premises target).
+    pub targets: Vec<(SocketAddr, Option<String>)>,
+    pub cross_zone: bool,
+    pub proxy_protocol_v2: bool,
+    pub health: HealthCheck,
+}
+
+/// The listeners of every load balancer of one account and region.
+pub(crate) fn compile(state: &NetworkState) -> Vec<BalancerListener> {
+    let zone_of = |ip: IpAddr| {
+        state
+            .subnets
+            .values()
+            .filter(|s| {
+                s.cidr
+                    .parse::<ipnet::IpNet>()
+                    .is_ok_and(|n| n.contains(&ip))
+            })
+            .map(|s| s.availability_zone.clone())
+            .next()
+    };
+    let mut out = Vec::new();
+    for listener in state.listeners.values() {
+        let (Some(lb), Some(group)) = (
+            state.load_balancers.get(&listener.load_balancer),
+            state.target_groups.get(&listener.target_group),
+        ) else {
+            continue;
+        };
+        let targets: Vec<(SocketAddr, Option<String>)> = group
+            .targets
+            .iter()
+            .filter_map(|t| {
+                let ip: IpAddr = t.ip.parse().ok()?;
+                Some((SocketAddr::new(ip, t.port), zone_of(ip)))
+            })
+            .collect();
+        for eni in &lb.interfaces {
+            let Ok(ip) = eni.ip.parse::<IpAddr>() else {
+                continue;
+            };
+            out.push(BalancerListener {
+                addr: SocketAddr::new(ip, listener.port),
+                zone: eni.availability_zone.clone(),
+                load_balancer: lb.arn.clone(),
+                target_group: group.arn.clone(),
+                targets: targets.clone(),
+                cross_zone: lb.cross_zone,
+                proxy_protocol_v2: group.proxy_protocol_v2,
+                health: group.health.clone(),
+            });
+        }
+    }
+    out
+}

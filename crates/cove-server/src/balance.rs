@@ -1,0 +1,412 @@
+//! The network load balancer as a real L4 proxy: one listener per (load balancer address,
+//! port) of the engine's `NetworkView`, a healthy target picked per connection by a flow hash
+//! (within the listener's zone unless cross-zone balancing is on), bytes copied both ways with
+//! backpressure and half-close, an optional Proxy Protocol v2 header towards the target, and
+//! health checks (TCP or HTTP) that move targets between initial, healthy and unhealthy at the
+//! target group's thresholds.
+
+use std::collections::HashMap;
+use std::hash::{Hash, Hasher};
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::task::JoinHandle;
+
+use cove_engine::balancer::{BalancerListener, HealthCheck};
+use cove_engine::network::NetworkView;
+
+/// How long a connection to a target may take before the next target is tried.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// A target's health, as DescribeTargetHealth reports it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Health {
+    Initial,
+    Healthy,
+    Unhealthy,
+    Unused,
+}
+
+impl Health {
+    pub fn state(self) -> &'static str {
+        match self {
+            Health::Initial => "initial",
+            Health::Healthy => "healthy",
+            Health::Unhealthy => "unhealthy",
+            Health::Unused => "unused",
+        }
+    }
+
+    /// ELB's reason code and description for every state but healthy.
+    pub fn reason(self) -> Option<(&'static str, &'static str)> {
+        match self {
+            Health::Healthy => None,
+            Health::Initial => Some((
+                "Elb.InitialHealthChecking",
+                "Initial health checks in progress",
+            )),
+            Health::Unhealthy => Some(("Target.FailedHealthChecks", "Health checks failed")),
+            Health::Unused => Some((
+                "Target.NotInUse",
+                "Target group is not configured to receive traffic from the load balancer",
+            )),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Tracked {
+    health: Health,
+    /// Consecutive results that disagree with `health`.
+    streak: u32,
+}
+
+/// Every target's health, by (target group ARN, address).
+#[derive(Debug, Default)]
+pub struct TargetStates(Mutex<HashMap<(String, SocketAddr), Tracked>>);
+
+impl TargetStates {
+    /// The health of a target of a group in use; `initial` until checked.
+    pub fn get(&self, group: &str, ip: &str, port: u16) -> Health {
+        let Ok(ip) = ip.parse() else {
+            return Health::Unhealthy;
+        };
+        self.0
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&(group.to_string(), SocketAddr::new(ip, port)))
+            .map_or(Health::Initial, |t| t.health)
+    }
+
+    fn health(&self, group: &str, target: SocketAddr) -> Health {
+        self.0
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&(group.to_string(), target))
+            .map_or(Health::Initial, |t| t.health)
+    }
+
+    /// Counts one check result against the thresholds.
+    fn record(&self, group: &str, target: SocketAddr, ok: bool, check: &HealthCheck) {
+        let mut map = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        let t = map.entry((group.to_string(), target)).or_insert(Tracked {
+            health: Health::Initial,
+            streak: 0,
+        });
+        let agrees = matches!(
+            (t.health, ok),
+            (Health::Healthy, true) | (Health::Unhealthy, false)
+        );
+        if agrees {
+            t.streak = 0;
+            return;
+        }
+        t.streak += 1;
+        let needed = if ok {
+            check.healthy_threshold
+        } else {
+            check.unhealthy_threshold
+        };
+        if t.streak >= needed {
+            t.health = if ok {
+                Health::Healthy
+            } else {
+                Health::Unhealthy
+            };
+            t.streak = 0;
+            tracing::info!(%target, group, state = t.health.state(), "target health changed");
+        }
+    }
+}
+
+/// The targets one health checker checks: address, settings, and whether checks start with
+/// a Proxy Protocol LOCAL header.
+type Checks = Vec<(SocketAddr, HealthCheck, bool)>;
+
+/// Serves every load balancer listener of the current network view until dropped.
+pub struct Balancers {
+    states: Arc<TargetStates>,
+    listeners: HashMap<SocketAddr, JoinHandle<()>>,
+    /// Per listener address: what it forwards to, swapped when the view changes.
+    routes: Arc<Mutex<HashMap<SocketAddr, Arc<BalancerListener>>>>,
+    /// Per target group: what its checker checks, and the checker.
+    checkers: HashMap<String, (Checks, JoinHandle<()>)>,
+}
+
+impl Balancers {
+    pub fn new(states: Arc<TargetStates>) -> Balancers {
+        Balancers {
+            states,
+            listeners: HashMap::new(),
+            routes: Arc::new(Mutex::new(HashMap::new())),
+            checkers: HashMap::new(),
+        }
+    }
+
+    /// Follows the view: listeners started and stopped, routes replaced, health checkers
+    /// started, restarted when their settings or targets change, and stopped.
+    pub async fn reconcile(&mut self, view: &NetworkView) {
+        let wanted: HashMap<SocketAddr, Arc<BalancerListener>> = view
+            .balancers
+            .iter()
+            .map(|b| (b.addr, Arc::clone(b)))
+            .collect();
+        self.listeners.retain(|addr, task| {
+            let keep = wanted.contains_key(addr);
+            if !keep {
+                task.abort();
+                tracing::info!(%addr, "load balancer listener stopped");
+            }
+            keep
+        });
+        *self.routes.lock().unwrap_or_else(|e| e.into_inner()) = wanted.clone();
+        for addr in wanted.keys() {
+            if self.listeners.contains_key(addr) {
+                continue;
+            }
+            match TcpListener::bind(addr).await {
+                Ok(listener) => {
+                    tracing::info!(%addr, "load balancer listening");
+                    let routes = Arc::clone(&self.routes);
+                    let states = Arc::clone(&self.states);
+                    let addr = *addr;
+                    let task = tokio::spawn(async move {
+                        loop {
+                            match listener.accept().await {
+                                Ok((client, peer)) => {
+                                    let route = routes
+                                        .lock()
+                                        .unwrap_or_else(|e| e.into_inner())
+                                        .get(&addr)
+                                        .cloned();
+                                    if let Some(route) = route {
+                                        tokio::spawn(forward(
+                                            client,
+                                            peer,
+                                            route,
+                                            Arc::clone(&states),
+                                        ));
+                                    }
+                                }
+                                Err(err) => {
+                                    tracing::warn!(%addr, %err, "accept failed");
+                                    tokio::time::sleep(Duration::from_millis(50)).await;
+                                }
+                            }
+                        }
+                    });
+                    self.listeners.insert(addr, task);
+                }
+                Err(err) => tracing::error!(%addr, %err, "cannot listen for a load balancer"),
+            }
+        }
+        // One checker per target group in use, checking each target once per interval.
+        let mut groups: HashMap<String, Checks> = HashMap::new();
+        for b in &view.balancers {
+            let entry = groups.entry(b.target_group.clone()).or_default();
+            for (target, _) in &b.targets {
+                if !entry.iter().any(|(t, _, _)| t == target) {
+                    entry.push((*target, b.health.clone(), b.proxy_protocol_v2));
+                }
+            }
+        }
+        self.checkers.retain(|group, (targets, task)| {
+            let keep = groups.get(group) == Some(targets);
+            if !keep {
+                task.abort();
+            }
+            keep
+        });
+        for (group, targets) in groups {
+            if self.checkers.contains_key(&group) {
+                continue;
+            }
+            let states = Arc::clone(&self.states);
+            let task = tokio::spawn(check_forever(group.clone(), targets.clone(), states));
+            self.checkers.insert(group, (targets, task));
+        }
+    }
+}
+
+impl Drop for Balancers {
+    fn drop(&mut self) {
+        for (_, task) in self.listeners.drain() {
+            task.abort();
+        }
+        for (_, (_, task)) in self.checkers.drain() {
+            task.abort();
+        }
+    }
+}
+
+/// Checks every target of a group once per interval, forever (until aborted).
+async fn check_forever(group: String, targets: Checks, states: Arc<TargetStates>) {
+    let Some(interval) = targets.first().map(|(_, h, _)| h.interval_seconds) else {
+        return;
+    };
+    let mut tick = tokio::time::interval(Duration::from_secs(u64::from(interval)));
+    loop {
+        tick.tick().await;
+        // All targets are checked at once, so a slow one delays no other.
+        let probes: Vec<_> = targets
+            .iter()
+            .map(|(target, check, proxy)| {
+                let (target, check, proxy) = (*target, check.clone(), *proxy);
+                tokio::spawn(async move { (target, probe(target, &check, proxy).await, check) })
+            })
+            .collect();
+        for probe in probes {
+            if let Ok((target, ok, check)) = probe.await {
+                states.record(&group, target, ok, &check);
+            }
+        }
+    }
+}
+
+/// One health check: a TCP connect, or an HTTP GET whose status the matcher accepts, within
+/// the timeout. With Proxy Protocol on, the check starts with a LOCAL header, as ELB's do.
+async fn probe(target: SocketAddr, check: &HealthCheck, proxy: bool) -> bool {
+    let port = check.port.parse().unwrap_or(target.port());
+    let addr = SocketAddr::new(target.ip(), port);
+    let timeout = Duration::from_secs(u64::from(check.timeout_seconds));
+    let attempt = async {
+        let mut stream = TcpStream::connect(addr).await.ok()?;
+        if proxy {
+            stream
+                .write_all(&crate::proxy::encode_v2(None, None, 0))
+                .await
+                .ok()?;
+        }
+        if check.protocol != "HTTP" {
+            return Some(true);
+        }
+        let request = format!(
+            "GET {} HTTP/1.1\r\nHost: {}\r\nUser-Agent: ELB-HealthChecker/2.0\r\nConnection: close\r\n\r\n",
+            check.path,
+            addr.ip()
+        );
+        stream.write_all(request.as_bytes()).await.ok()?;
+        let mut head = [0u8; 64];
+        let n = stream.read(&mut head).await.ok()?;
+        let line = std::str::from_utf8(&head[..n]).ok()?;
+        let code: u16 = line.split_whitespace().nth(1)?.parse().ok()?;
+        Some(matches_code(&check.matcher, code))
+    };
+    matches!(tokio::time::timeout(timeout, attempt).await, Ok(Some(true)))
+}
+
+/// Whether `code` is one of ELB's matcher's codes (`200`, `200,202`, `200-399`).
+fn matches_code(matcher: &str, code: u16) -> bool {
+    matcher.split(',').any(|part| match part.split_once('-') {
+        Some((lo, hi)) => {
+            lo.trim().parse().is_ok_and(|lo: u16| code >= lo)
+                && hi.trim().parse().is_ok_and(|hi: u16| code <= hi)
+        }
+        None => part.trim().parse() == Ok(code),
+    })
+}
+
+/// The targets a connection to `route` may go to: those of its zone (every zone with
+/// cross-zone balancing; targets outside the VPC serve every zone), the healthy ones among
+/// them, or all of them when none is healthy (ELB fails open).
+fn candidates(route: &BalancerListener, states: &TargetStates) -> Vec<SocketAddr> {
+    let in_reach: Vec<SocketAddr> = route
+        .targets
+        .iter()
+        .filter(|(_, zone)| route.cross_zone || zone.as_ref().is_none_or(|z| *z == route.zone))
+        .map(|(t, _)| *t)
+        .collect();
+    let healthy: Vec<SocketAddr> = in_reach
+        .iter()
+        .copied()
+        .filter(|t| states.health(&route.target_group, *t) == Health::Healthy)
+        .collect();
+    if healthy.is_empty() {
+        in_reach
+    } else {
+        healthy
+    }
+}
+
+/// One client connection: picked target by flow hash, Proxy Protocol header if configured,
+/// then bytes both ways until both sides close.
+async fn forward(
+    mut client: TcpStream,
+    peer: SocketAddr,
+    route: Arc<BalancerListener>,
+    states: Arc<TargetStates>,
+) {
+    let _ = client.set_nodelay(true);
+    let targets = candidates(&route, &states);
+    if targets.is_empty() {
+        tracing::debug!(%peer, lb = %route.load_balancer, "no target to forward to");
+        return;
+    }
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    (peer, route.addr).hash(&mut hasher);
+    let start = (hasher.finish() % targets.len() as u64) as usize;
+    // The flow's target first, then the others, so one refusing target does not fail it.
+    for i in 0..targets.len() {
+        let target = targets[(start + i) % targets.len()];
+        let Ok(Ok(mut upstream)) =
+            tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(target)).await
+        else {
+            continue;
+        };
+        let _ = upstream.set_nodelay(true);
+        if route.proxy_protocol_v2 {
+            let header = crate::proxy::encode_v2(Some((peer, route.addr)), None, 0);
+            if upstream.write_all(&header).await.is_err() {
+                continue;
+            }
+        }
+        let _ = tokio::io::copy_bidirectional(&mut client, &mut upstream).await;
+        return;
+    }
+    tracing::debug!(%peer, lb = %route.load_balancer, "every target refused the connection");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn http_matchers() {
+        assert!(matches_code("200-399", 302));
+        assert!(!matches_code("200-399", 404));
+        assert!(matches_code("200,202", 202));
+        assert!(!matches_code("200,202", 201));
+    }
+
+    #[test]
+    fn thresholds_move_targets_between_states() {
+        let states = TargetStates::default();
+        let check = HealthCheck {
+            protocol: "TCP".into(),
+            port: "traffic-port".into(),
+            path: "/".into(),
+            interval_seconds: 5,
+            timeout_seconds: 2,
+            healthy_threshold: 3,
+            unhealthy_threshold: 2,
+            matcher: "200-399".into(),
+        };
+        let t: SocketAddr = "127.0.0.1:9".parse().unwrap();
+        assert_eq!(states.health("g", t), Health::Initial);
+        states.record("g", t, true, &check);
+        states.record("g", t, true, &check);
+        assert_eq!(states.health("g", t), Health::Initial);
+        states.record("g", t, true, &check);
+        assert_eq!(states.health("g", t), Health::Healthy);
+        // One failure is not enough; a success in between resets the count.
+        states.record("g", t, false, &check);
+        states.record("g", t, true, &check);
+        states.record("g", t, false, &check);
+        assert_eq!(states.health("g", t), Health::Healthy);
+        states.record("g", t, false, &check);
+        assert_eq!(states.health("g", t), Health::Unhealthy);
+    }
+}
