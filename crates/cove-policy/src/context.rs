@@ -23,6 +23,13 @@ impl Context {
         Context::default()
     }
 
+    /// An empty context with room for `keys` keys.
+    pub fn with_capacity(keys: usize) -> Context {
+        Context {
+            entries: Vec::with_capacity(keys),
+        }
+    }
+
     /// Sets a single-valued key, replacing any value it had.
     pub fn set(&mut self, key: impl Into<Cow<'static, str>>, value: impl Into<String>) {
         self.put(key.into(), Values::One(value.into()));
@@ -32,6 +39,37 @@ impl Context {
     /// `dynamodb:LeadingKeys`). An empty list is a present key with no values.
     pub fn set_many(&mut self, key: impl Into<Cow<'static, str>>, values: Vec<String>) {
         self.put(key.into(), Values::Many(values));
+    }
+
+    /// Appends a key the context does not carry yet, without the search [`Context::set`]
+    /// makes: for building a context whose keys the caller knows to be distinct. A key
+    /// pushed twice is found by its first value.
+    pub fn push(&mut self, key: impl Into<Cow<'static, str>>, value: impl Into<String>) {
+        let key = key.into();
+        debug_assert!(self.values(&key).is_none(), "{key} pushed twice");
+        self.entries.push((key, Values::One(value.into())));
+    }
+
+    /// [`Context::push`] for a multivalued key.
+    pub fn push_many(&mut self, key: impl Into<Cow<'static, str>>, values: Vec<String>) {
+        let key = key.into();
+        debug_assert!(self.values(&key).is_none(), "{key} pushed twice");
+        self.entries.push((key, Values::Many(values)));
+    }
+
+    /// How many keys the context carries.
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// Drops every key after the first `len`: a request's service keys are pushed on top of
+    /// its global keys for one decision and dropped after it.
+    pub fn truncate(&mut self, len: usize) {
+        self.entries.truncate(len);
     }
 
     /// Removes a key.

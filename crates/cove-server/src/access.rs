@@ -97,16 +97,16 @@ impl Access<'_> {
         index: Option<&str>,
         keys: impl FnOnce() -> Keys,
     ) -> Result<(), Failure> {
-        let (mut arn, account) = self.table_arn(table);
+        let (table_arn, account) = self.table_arn(table);
         let policy = self.engine.table_policy(&self.scope_for(table), table);
-        if let Some(index) = index {
-            arn.push_str("/index/");
-            arn.push_str(index);
-        }
+        // An index is its own resource; the table's policy still governs it.
+        let arn: Cow<'_, str> = match index {
+            Some(index) => Cow::Owned(format!("{table_arn}/index/{index}")),
+            None => Cow::Borrowed(&table_arn),
+        };
         if !self.needed()? && account == self.scope.account_id && policy.is_none() {
             return self.guard.root_allowed(action, &arn);
         }
-        let (table_arn, _) = self.table_arn(table);
         let named = policy.as_deref().map(|policy| cove_policy::Named {
             name: &table_arn,
             policy,

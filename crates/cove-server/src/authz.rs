@@ -208,39 +208,41 @@ impl<'a> Guard<'a> {
 
     fn base_context(&self) -> Context {
         let p = self.principal;
-        let mut c = Context::new();
-        c.set("aws:PrincipalArn", p.principal_arn());
-        c.set("aws:PrincipalAccount", p.account.as_str());
-        c.set("aws:PrincipalType", p.principal_type());
-        c.set("aws:userid", p.userid.as_str());
+        // Every global key is set once, so they are pushed without searching; the room left
+        // takes a request's service keys.
+        let mut c = Context::with_capacity(24);
+        c.push("aws:PrincipalArn", p.principal_arn());
+        c.push("aws:PrincipalAccount", p.account.as_str());
+        c.push("aws:PrincipalType", p.principal_type());
+        c.push("aws:userid", p.userid.as_str());
         if let Some(name) = &p.username {
-            c.set("aws:username", name.as_str());
+            c.push("aws:username", name.as_str());
         }
         match self.path() {
             // Through a VPC endpoint AWS sets the endpoint's keys and no aws:SourceIp.
             Ok(Some(gateway)) => {
-                c.set("aws:SourceVpce", gateway.endpoint.as_str());
+                c.push("aws:SourceVpce", gateway.endpoint.as_str());
                 // An endpoint Cove does not manage (named by a proxy) has no known VPC or owner.
                 if !gateway.vpc.is_empty() {
-                    c.set("aws:SourceVpc", gateway.vpc.as_str());
+                    c.push("aws:SourceVpc", gateway.vpc.as_str());
                 }
-                c.set("aws:VpcSourceIp", self.conn.peer.ip().to_string());
+                c.push("aws:VpcSourceIp", self.conn.peer.ip().to_string());
                 if !gateway.account.is_empty() {
-                    c.set("aws:VpceAccount", gateway.account.as_str());
+                    c.push("aws:VpceAccount", gateway.account.as_str());
                 }
             }
-            _ => c.set("aws:SourceIp", self.conn.peer.ip().to_string()),
+            _ => c.push("aws:SourceIp", self.conn.peer.ip().to_string()),
         }
-        c.set(
+        c.push(
             "aws:SecureTransport",
             if self.conn.tls { "true" } else { "false" },
         );
         let (current_time, epoch_time) = clock_keys();
-        c.set("aws:CurrentTime", current_time);
-        c.set("aws:EpochTime", epoch_time);
-        c.set("aws:RequestedRegion", self.region);
-        c.set("aws:ViaAWSService", "false");
-        c.set("aws:PrincipalIsAWSService", "false");
+        c.push("aws:CurrentTime", current_time);
+        c.push("aws:EpochTime", epoch_time);
+        c.push("aws:RequestedRegion", self.region);
+        c.push("aws:ViaAWSService", "false");
+        c.push("aws:PrincipalIsAWSService", "false");
         c
     }
 
@@ -314,11 +316,14 @@ impl<'a> Guard<'a> {
         }
         let mut slot = self.context.borrow_mut();
         let context = slot.get_or_insert_with(|| self.base_context());
-        for (key, value) in &keys.single {
-            context.set(*key, value.as_str());
+        // The service keys of this one decision go on top of the global keys and are
+        // dropped after it (they are `dynamodb:` keys, never among the global `aws:` ones).
+        let global_keys = context.len();
+        for (key, value) in keys.single {
+            context.push(key, value);
         }
-        for (key, values) in &keys.multi {
-            context.set_many(*key, values.clone());
+        for (key, values) in keys.multi {
+            context.push_many(key, values);
         }
         let identity: Vec<Named<'_>> = p
             .policies
@@ -414,12 +419,7 @@ impl<'a> Guard<'a> {
             decision = ?decision,
             "authorization"
         );
-        for (key, _) in &keys.single {
-            context.remove(key);
-        }
-        for (key, _) in &keys.multi {
-            context.remove(key);
-        }
+        context.truncate(global_keys);
         outcome
     }
 }
