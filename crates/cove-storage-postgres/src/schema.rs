@@ -267,8 +267,9 @@ mod tests {
 
     #[test]
     fn lock_keys_are_stable_and_distinct() {
-        // Fixed values: every node must agree, whatever it was built with.
-        assert_eq!(lock_key("write", "cove"), lock_key("write", "cove"));
+        // A fixed value: every node must agree, whatever it was built with, so a change here
+        // would let old and new nodes write at once.
+        assert_eq!(lock_key("write", "cove"), -7_929_150_988_810_610_320);
         assert_ne!(lock_key("write", "cove"), lock_key("migrate", "cove"));
         assert_ne!(lock_key("write", "cove"), lock_key("write", "cove2"));
     }
