@@ -148,9 +148,11 @@ impl Sql {
 pub(crate) async fn migrate(client: &Client, schema: &str) -> Result<(), Failure> {
     let context = "migrating the PostgreSQL schema";
     let fail = |e: tokio_postgres::Error| Failure::postgres(context, &e);
+    // The notices of `IF NOT EXISTS` ("already exists, skipping") would be logged on every
+    // start; warnings and errors still come through.
     client
         .batch_execute(&format!(
-            "BEGIN; SELECT pg_advisory_xact_lock({})",
+            "BEGIN; SET LOCAL client_min_messages = warning; SELECT pg_advisory_xact_lock({})",
             lock_key("migrate", schema)
         ))
         .await
