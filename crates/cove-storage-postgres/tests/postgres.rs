@@ -1,7 +1,8 @@
 //! Tests of what is particular to the PostgreSQL backend: bytewise key order against a
 //! `BTreeMap`, two nodes on one database racing conditional writes, calls from inside a tokio
-//! worker, concurrent opens running each migration once, oversized keys, and the error an
-//! unreachable server gives. All but the last need `COVE_TEST_POSTGRES_URL`.
+//! worker, concurrent opens running each migration once, oversized keys, a lock wait cut off
+//! by the statement timeout, and the error an unreachable server gives. All but the last need
+//! `COVE_TEST_POSTGRES_URL`.
 
 mod common;
 
@@ -300,4 +301,51 @@ fn unreachable_server_is_unavailable() {
         other => panic!("expected Unavailable, got {other:?}"),
     }
     assert!(started.elapsed() < std::time::Duration::from_secs(10));
+}
+
+/// A writer that waits for the writers' lock longer than the statement timeout (another node's
+/// transaction holds it) gives up with `Unavailable` instead of waiting on, and writing works
+/// again once the lock is free.
+#[test]
+fn lock_wait_beyond_the_statement_timeout_is_unavailable() {
+    let Some(url) = url() else {
+        return;
+    };
+    let schema = unique_schema();
+    let _guard = SchemaGuard {
+        url: url.clone(),
+        schema: schema.clone(),
+    };
+    let holder = Storage::new(PostgresBackend::open(&url, options(&schema)).expect("open"));
+    let impatient = Storage::new(
+        PostgresBackend::open(
+            &url,
+            PostgresOptions {
+                statement_timeout: std::time::Duration::from_secs(1),
+                ..options(&schema)
+            },
+        )
+        .expect("open"),
+    );
+    let (locked, wait_for_lock) = std::sync::mpsc::channel();
+    let slow = thread::spawn(move || {
+        holder.transact(move |_| {
+            locked.send(()).expect("signal");
+            thread::sleep(std::time::Duration::from_secs(3));
+            Ok(WriteBatch::new())
+        })
+    });
+    wait_for_lock.recv().expect("the holder took the lock");
+    let started = std::time::Instant::now();
+    let mut batch = WriteBatch::new();
+    batch.put(b"k".to_vec(), b"v".to_vec());
+    match impatient.write(batch.clone()) {
+        Err(StorageError::Unavailable(message)) => assert!(message.contains("57014"), "{message}"),
+        other => panic!("expected Unavailable, got {other:?}"),
+    }
+    assert!(started.elapsed() < std::time::Duration::from_millis(2900));
+    slow.join().expect("holder thread").expect("holder commits");
+    impatient
+        .write(batch)
+        .expect("written once the lock is free");
 }
