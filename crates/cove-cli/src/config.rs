@@ -23,8 +23,13 @@ pub struct ServeArgs {
     /// Where data lives [default: ./cove-data].
     #[arg(long, env = "COVE_DATA_DIR")]
     pub data_dir: Option<PathBuf>,
-    /// A TOML file with any of: listen, data_dir, tls_cert, tls_key, account_id, region, dev,
-    /// item_collection_limit_bytes, read_timeout_secs, audit_log, endpoint_port,
+    /// Where tables and accounts are stored: `sqlite` (the embedded database in the data
+    /// directory) or a PostgreSQL URL, postgres://user[:password]@host[:port]/database, which
+    /// several Cove nodes may share [default: sqlite].
+    #[arg(long, env = "COVE_STORAGE")]
+    pub storage: Option<String>,
+    /// A TOML file with any of: listen, data_dir, storage, tls_cert, tls_key, account_id,
+    /// region, dev, item_collection_limit_bytes, read_timeout_secs, audit_log, endpoint_port,
     /// endpoint_http, trusted_proxies, dns_listen.
     #[arg(long, env = "COVE_CONFIG")]
     pub config: Option<PathBuf>,
@@ -83,6 +88,7 @@ pub struct ServeArgs {
 struct FileSettings {
     listen: Option<SocketAddr>,
     data_dir: Option<PathBuf>,
+    storage: Option<String>,
     tls_cert: Option<PathBuf>,
     tls_key: Option<PathBuf>,
     account_id: Option<String>,
@@ -97,11 +103,43 @@ struct FileSettings {
     dns_listen: Option<SocketAddr>,
 }
 
+/// Where Cove keeps its data.
+#[derive(Clone, PartialEq, Eq)]
+pub enum StorageSetting {
+    /// The embedded SQLite database, `cove.sqlite3` in the data directory.
+    Sqlite,
+    /// A PostgreSQL database, by URL (which may hold a password, so it is never logged).
+    Postgres(String),
+}
+
+impl StorageSetting {
+    fn parse(text: &str) -> Result<StorageSetting> {
+        if text == "sqlite" {
+            Ok(StorageSetting::Sqlite)
+        } else if text.starts_with("postgres://") || text.starts_with("postgresql://") {
+            Ok(StorageSetting::Postgres(text.to_string()))
+        } else {
+            // The text may be a mistyped URL with a password in it: do not repeat it.
+            bail!("--storage takes `sqlite` or a postgres:// URL")
+        }
+    }
+}
+
+impl std::fmt::Debug for StorageSetting {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            StorageSetting::Sqlite => f.write_str("Sqlite"),
+            StorageSetting::Postgres(_) => f.write_str("Postgres(..)"),
+        }
+    }
+}
+
 /// Resolved settings.
 #[derive(Debug, Clone)]
 pub struct Settings {
     pub listen: SocketAddr,
     pub data_dir: PathBuf,
+    pub storage: StorageSetting,
     pub tls: Option<(PathBuf, PathBuf)>,
     pub account_id: String,
     pub region: String,
@@ -137,6 +175,10 @@ impl Settings {
             .data_dir
             .or(file.data_dir)
             .unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR));
+        let storage = match args.storage.or(file.storage) {
+            Some(text) => StorageSetting::parse(&text)?,
+            None => StorageSetting::Sqlite,
+        };
         let tls = match (
             args.tls_cert.or(file.tls_cert),
             args.tls_key.or(file.tls_key),
@@ -183,6 +225,7 @@ impl Settings {
         Ok(Settings {
             listen,
             data_dir,
+            storage,
             tls,
             account_id,
             region,
@@ -245,4 +288,28 @@ pub fn write_aws_profile(settings: &Settings, root: &Credential) -> Result<(Path
         std::fs::canonicalize(&creds)?,
         std::fs::canonicalize(&config)?,
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn storage_is_sqlite_or_a_postgres_url() {
+        assert!(StorageSetting::parse("sqlite").unwrap() == StorageSetting::Sqlite);
+        for url in [
+            "postgres://u@h/db",
+            "postgresql://u:p@h:5433/db?sslmode=disable",
+        ] {
+            assert!(StorageSetting::parse(url).unwrap() == StorageSetting::Postgres(url.into()));
+        }
+        let refused = StorageSetting::parse("mysql://u:secret@h/db").unwrap_err();
+        assert!(!refused.to_string().contains("secret"), "{refused}");
+        // The Debug form, which settings logs may show, hides the URL and its password.
+        let shown = format!(
+            "{:?}",
+            StorageSetting::Postgres("postgres://u:secret@h/db".into())
+        );
+        assert!(!shown.contains("secret"), "{shown}");
+    }
 }

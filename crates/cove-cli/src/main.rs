@@ -1,4 +1,5 @@
-//! The `cove` binary: `cove serve` runs the DynamoDB-compatible server on embedded storage.
+//! The `cove` binary: `cove serve` runs the DynamoDB-compatible server on embedded storage
+//! (SQLite) or on a PostgreSQL database that several nodes may share.
 //!
 //! Settings are layered: built-in defaults, then a TOML config file (`--config`), then
 //! environment variables (`COVE_*`), then command-line flags, each overriding the one before.
@@ -16,9 +17,10 @@ use clap::{Args, Parser, Subcommand};
 use cove_engine::{Engine, EngineOptions};
 use cove_server::{AuthMode, DnsServer, Server, ServerConfig};
 use cove_storage::Storage;
+use cove_storage_postgres::{PostgresBackend, PostgresOptions};
 use cove_storage_sqlite::{SqliteBackend, SqliteOptions};
 
-use crate::config::{ServeArgs, Settings};
+use crate::config::{ServeArgs, Settings, StorageSetting};
 
 #[derive(Parser)]
 #[command(
@@ -53,13 +55,16 @@ enum DnsCommand {
     Hosts(DataDirArgs),
 }
 
-/// Where to find the data directory of an offline command.
+/// Where to find the data of an offline command.
 #[derive(Args)]
 struct DataDirArgs {
     /// Where data lives [default: ./cove-data].
     #[arg(long, env = "COVE_DATA_DIR")]
     data_dir: Option<std::path::PathBuf>,
-    /// The server's TOML config file, to find its data directory.
+    /// `sqlite` or the server's PostgreSQL URL [default: sqlite].
+    #[arg(long, env = "COVE_STORAGE")]
+    storage: Option<String>,
+    /// The server's TOML config file, to find its data directory and storage.
     #[arg(long, env = "COVE_CONFIG")]
     config: Option<std::path::PathBuf>,
 }
@@ -86,7 +91,10 @@ struct AccountCreateArgs {
     /// Where data lives [default: ./cove-data].
     #[arg(long, env = "COVE_DATA_DIR")]
     data_dir: Option<std::path::PathBuf>,
-    /// The server's TOML config file, to find its data directory.
+    /// `sqlite` or the server's PostgreSQL URL [default: sqlite].
+    #[arg(long, env = "COVE_STORAGE")]
+    storage: Option<String>,
+    /// The server's TOML config file, to find its data directory and storage.
     #[arg(long, env = "COVE_CONFIG")]
     config: Option<std::path::PathBuf>,
 }
@@ -115,8 +123,8 @@ fn main() -> Result<()> {
     }
 }
 
-/// `cove account create`: opens the data directory (alongside a running server, which
-/// SQLite allows) and adds an account with a root key.
+/// `cove account create`: opens the storage (alongside a running server, which SQLite and
+/// PostgreSQL both allow) and adds an account with a root key.
 fn create_account(args: AccountCreateArgs) -> Result<()> {
     if let Some(id) = &args.account_id
         && !cove_policy::is_account_id(id)
@@ -125,14 +133,11 @@ fn create_account(args: AccountCreateArgs) -> Result<()> {
     }
     let settings = Settings::resolve(ServeArgs {
         data_dir: args.data_dir,
+        storage: args.storage,
         config: args.config,
         ..ServeArgs::default()
     })?;
-    std::fs::create_dir_all(&settings.data_dir)?;
-    let db_path = settings.data_dir.join("cove.sqlite3");
-    let backend = SqliteBackend::open(&db_path, SqliteOptions::default())
-        .with_context(|| format!("cannot open storage at {}", db_path.display()))?;
-    let storage = Storage::new(backend);
+    let storage = open_storage(&settings, true)?;
     let engine = Engine::open(storage.clone()).context("cannot open the engine")?;
     let root = engine
         .create_account(args.account_id.as_deref())
@@ -151,23 +156,17 @@ fn create_account(args: AccountCreateArgs) -> Result<()> {
     Ok(())
 }
 
-/// `cove dns hosts`: opens the data directory (beside a running server, as SQLite allows)
-/// and prints one `/etc/hosts` line per (address, name) of every interface endpoint, sorted
+/// `cove dns hosts`: opens the storage (beside a running server, as SQLite and PostgreSQL
+/// allow) and prints one `/etc/hosts` line per (address, name) of every interface endpoint, sorted
 /// by address, then name, so the output is stable.
 fn dns_hosts(args: DataDirArgs) -> Result<()> {
     let settings = Settings::resolve(ServeArgs {
         data_dir: args.data_dir,
+        storage: args.storage,
         config: args.config,
         ..ServeArgs::default()
     })?;
-    let db_path = settings.data_dir.join("cove.sqlite3");
-    // Opening a missing file would create an empty store; say what is wrong instead.
-    if !db_path.exists() {
-        anyhow::bail!("no Cove data at {}", db_path.display());
-    }
-    let backend = SqliteBackend::open(&db_path, SqliteOptions::default())
-        .with_context(|| format!("cannot open storage at {}", db_path.display()))?;
-    let storage = Storage::new(backend);
+    let storage = open_storage(&settings, false)?;
     let engine = Engine::open(storage.clone()).context("cannot open the engine")?;
     let view = engine.network_view();
     let mut lines: Vec<(std::net::Ipv4Addr, &str)> = view
@@ -188,6 +187,42 @@ fn dns_hosts(args: DataDirArgs) -> Result<()> {
     Ok(())
 }
 
+/// Opens the storage the settings name. With SQLite, `create` says whether a missing
+/// database file may be created (in a data directory created too); an offline command that
+/// only reads refuses instead, since opening would create an empty store.
+fn open_storage(settings: &Settings, create: bool) -> Result<Storage> {
+    match &settings.storage {
+        StorageSetting::Sqlite => {
+            let db_path = settings.data_dir.join("cove.sqlite3");
+            if create {
+                std::fs::create_dir_all(&settings.data_dir).with_context(|| {
+                    format!(
+                        "cannot create data directory {}",
+                        settings.data_dir.display()
+                    )
+                })?;
+            } else if !db_path.exists() {
+                anyhow::bail!("no Cove data at {}", db_path.display());
+            }
+            let backend = SqliteBackend::open(&db_path, SqliteOptions::default())
+                .with_context(|| format!("cannot open storage at {}", db_path.display()))?;
+            tracing::info!(path = %db_path.display(), "storage: embedded SQLite");
+            Ok(Storage::new(backend))
+        }
+        StorageSetting::Postgres(url) => {
+            // The error names host and database at most, never the URL with its password.
+            let backend = PostgresBackend::open(url, PostgresOptions::default())
+                .context("cannot open PostgreSQL storage")?;
+            tracing::info!(
+                target = backend.target(),
+                schema = %backend.options().schema,
+                "storage: PostgreSQL"
+            );
+            Ok(Storage::new(backend))
+        }
+    }
+}
+
 fn serve(settings: Settings) -> Result<()> {
     std::fs::create_dir_all(&settings.data_dir).with_context(|| {
         format!(
@@ -195,10 +230,7 @@ fn serve(settings: Settings) -> Result<()> {
             settings.data_dir.display()
         )
     })?;
-    let db_path = settings.data_dir.join("cove.sqlite3");
-    let backend = SqliteBackend::open(&db_path, SqliteOptions::default())
-        .with_context(|| format!("cannot open storage at {}", db_path.display()))?;
-    let storage = Storage::new(backend);
+    let storage = open_storage(&settings, true)?;
     let engine = Arc::new(
         Engine::open_with(
             storage.clone(),

@@ -37,6 +37,12 @@ pub enum StorageError {
     /// The backend has been closed or its writer is gone.
     #[error("storage is closed")]
     Closed,
+    /// The backend cannot be reached for now: the connection to a database server was lost,
+    /// the server is down or restarting, or it did not answer in time. The request did not
+    /// take effect, or (for a commit cut off midway) may or may not have; either way the same
+    /// request may succeed when retried, so callers report it as a retryable server error.
+    #[error("storage unavailable: {0}")]
+    Unavailable(String),
     /// A stored record could not be understood (wrong version, truncated bytes).
     #[error("corrupt record: {0}")]
     Corrupt(String),

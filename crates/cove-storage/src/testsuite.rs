@@ -9,9 +9,10 @@
 //!
 //! The expression is evaluated afresh for every check and must yield a [`Fixture`]: a
 //! [`Storage`], or a `(Storage, guard)` pair whose guard (a temporary directory, say) lives as
-//! long as the check. The macro expands into a module `conformance` with one `#[test]` per
-//! check, so a failure names the check that found it. Each check is also a public function
-//! taking `&Storage`, for harnesses that are not `cargo test`.
+//! long as the check, or an `Option` of either, whose `None` skips the check (for backends that
+//! need a server the machine may not have). The macro expands into a module `conformance` with
+//! one `#[test]` per check, so a failure names the check that found it. Each check is also a
+//! public function taking `&Storage`, for harnesses that are not `cargo test`.
 //!
 //! The checks panic on failure, as test code does.
 
@@ -30,6 +31,27 @@ use crate::{
 /// What a conformance check runs against: a store plus anything that must outlive it.
 pub trait Fixture {
     fn storage(&self) -> Storage;
+
+    /// The store to check, or `None` when the backend cannot be checked here (a database
+    /// server that was not configured, say). The check is then skipped; the fixture is the one
+    /// to say so, since only it knows why.
+    fn available(&self) -> Option<Storage> {
+        Some(self.storage())
+    }
+}
+
+/// `None` skips the check, for backends that need something the machine may lack.
+impl<F: Fixture> Fixture for Option<F> {
+    fn storage(&self) -> Storage {
+        match self {
+            Some(fixture) => fixture.storage(),
+            None => panic!("this fixture was skipped and holds no store"),
+        }
+    }
+
+    fn available(&self) -> Option<Storage> {
+        self.as_ref().map(Fixture::storage)
+    }
 }
 
 impl Fixture for Storage {
@@ -91,8 +113,9 @@ macro_rules! __conformance_tests_with {
                 #[test]
                 fn $check() {
                     let fixture = $make;
-                    let storage = $crate::testsuite::Fixture::storage(&fixture);
-                    $crate::testsuite::$check(&storage);
+                    if let Some(storage) = $crate::testsuite::Fixture::available(&fixture) {
+                        $crate::testsuite::$check(&storage);
+                    }
                 }
             )+
 
@@ -157,7 +180,9 @@ pub const CHECKS: &[(&str, Check)] = &[
 pub fn run_all<F: Fixture>(make: impl Fn() -> F) {
     for (_, check) in CHECKS {
         let fixture = make();
-        check(&fixture.storage());
+        if let Some(storage) = fixture.available() {
+            check(&storage);
+        }
     }
 }
 

@@ -1,10 +1,17 @@
 //! The harness: start `cove serve` on a fresh port and data directory, find the address it
 //! logs, build SDK clients for it, and stop it gracefully or with SIGKILL.
+//!
+//! With `COVE_TEST_IT_STORAGE=postgres` (and `COVE_TEST_POSTGRES_URL` naming a database the
+//! tests may create databases from), every server started on a data directory gets
+//! `--storage` pointing at a fresh PostgreSQL database of its own, the same one for every
+//! restart on that directory, so the suites run against the PostgreSQL backend. Servers
+//! launched with explicit arguments (the settings tests) keep SQLite.
 
+use std::collections::HashMap;
 use std::ffi::OsString;
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::{Arc, Mutex, mpsc};
 use std::time::Duration;
@@ -43,12 +50,16 @@ impl Cove {
             .collect();
         full.push(data_dir.as_os_str().to_owned());
         full.extend(args.iter().map(OsString::from));
-        Cove::launch(&full, env)
+        Cove::launch_on(&full, env, Some(data_dir))
     }
 
     /// Runs `cove serve` with exactly `args` (no listen or data-dir flags added), so tests of
     /// config files and environment variables see Cove's own precedence.
     pub fn launch(args: &[OsString], env: &[(&str, &str)]) -> Cove {
+        Cove::launch_on(args, env, None)
+    }
+
+    fn launch_on(args: &[OsString], env: &[(&str, &str)], data_dir: Option<&Path>) -> Cove {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_cove"));
         cmd.arg("serve").args(args);
         for var in [
@@ -63,8 +74,12 @@ impl Cove {
             "COVE_ACCOUNT_ID",
             "COVE_REGION",
             "COVE_DNS_LISTEN",
+            "COVE_STORAGE",
         ] {
             cmd.env_remove(var);
+        }
+        if let Some(dir) = data_dir {
+            cmd.envs(storage_env(dir));
         }
         for (k, v) in env {
             cmd.env(k, v);
@@ -182,4 +197,116 @@ pub fn client_for(endpoint: &str, access_key_id: &str, secret: &str) -> Client {
 /// A fresh temporary data directory.
 pub fn data_dir() -> tempfile::TempDir {
     tempfile::tempdir().expect("tempdir")
+}
+
+/// The environment that points a `cove` command at the storage of `data_dir`: nothing (the
+/// SQLite file inside it) normally, or `COVE_STORAGE` with the PostgreSQL database made for it
+/// when the suites run on PostgreSQL.
+pub fn storage_env(data_dir: &Path) -> Vec<(&'static str, String)> {
+    match postgres_database_for(data_dir) {
+        Some(url) => vec![("COVE_STORAGE", url)],
+        None => Vec::new(),
+    }
+}
+
+/// The base URL when the suites run on PostgreSQL, else `None`.
+fn postgres_base_url() -> Option<String> {
+    match std::env::var("COVE_TEST_IT_STORAGE").as_deref() {
+        Ok("postgres") => {
+            Some(std::env::var("COVE_TEST_POSTGRES_URL").expect(
+                "COVE_TEST_IT_STORAGE=postgres needs COVE_TEST_POSTGRES_URL, a database URL",
+            ))
+        }
+        Ok("") | Ok("sqlite") | Err(_) => None,
+        Ok(other) => panic!("COVE_TEST_IT_STORAGE must be sqlite or postgres, not {other:?}"),
+    }
+}
+
+/// The URL of the database made for `data_dir` (created on first use), when the suites run
+/// on PostgreSQL. Databases are named after this test process, so a later run drops the ones
+/// that earlier runs left behind.
+fn postgres_database_for(data_dir: &Path) -> Option<String> {
+    static DATABASES: Mutex<Option<HashMap<PathBuf, String>>> = Mutex::new(None);
+    let base = postgres_base_url()?;
+    let mut databases = DATABASES.lock().unwrap_or_else(|e| e.into_inner());
+    let databases = databases.get_or_insert_with(|| {
+        drop_stale_databases(&base);
+        HashMap::new()
+    });
+    if let Some(url) = databases.get(data_dir) {
+        return Some(url.clone());
+    }
+    let name = format!("cove_it_{}_{}", std::process::id(), databases.len());
+    postgres_admin(&base, &[format!("CREATE DATABASE {name}")]);
+    let url = with_database(&base, &name);
+    databases.insert(data_dir.to_path_buf(), url.clone());
+    Some(url)
+}
+
+/// `base` with its database replaced by `name`.
+fn with_database(base: &str, name: &str) -> String {
+    let (without_query, query) = match base.split_once('?') {
+        Some((url, query)) => (url, format!("?{query}")),
+        None => (base, String::new()),
+    };
+    let after_scheme = without_query.find("://").map_or(0, |i| i + 3);
+    let root = match without_query[after_scheme..].find('/') {
+        Some(slash) => &without_query[..after_scheme + slash],
+        None => without_query,
+    };
+    format!("{root}/{name}{query}")
+}
+
+/// Drops the databases of earlier test processes that are no longer running.
+fn drop_stale_databases(base: &str) {
+    let names = postgres_admin(
+        base,
+        &["SELECT datname FROM pg_database WHERE datname LIKE 'cove\\_it\\_%'".to_string()],
+    );
+    let stale: Vec<String> = names
+        .into_iter()
+        .filter(|name| {
+            let pid = name.split('_').nth(2).unwrap_or("");
+            !Path::new("/proc").join(pid).exists() || pid == std::process::id().to_string()
+        })
+        .map(|name| format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+        .collect();
+    if !stale.is_empty() {
+        postgres_admin(base, &stale);
+    }
+}
+
+/// Runs each statement on a connection of its own thread and runtime (the tests' own runtime
+/// may be the caller's), returning the first column of every row as text.
+fn postgres_admin(base: &str, statements: &[String]) -> Vec<String> {
+    let (base, statements) = (base.to_string(), statements.to_vec());
+    std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime");
+        runtime.block_on(async {
+            let (client, connection) = tokio_postgres::connect(&base, tokio_postgres::NoTls)
+                .await
+                .expect("connect to COVE_TEST_POSTGRES_URL");
+            let driver = tokio::spawn(connection);
+            let mut out = Vec::new();
+            for statement in &statements {
+                let messages = client
+                    .simple_query(statement)
+                    .await
+                    .unwrap_or_else(|e| panic!("{statement}: {e:?}"));
+                for message in messages {
+                    if let tokio_postgres::SimpleQueryMessage::Row(row) = message {
+                        out.push(row.get(0).unwrap_or_default().to_string());
+                    }
+                }
+            }
+            drop(client);
+            let _ = driver.await;
+            out
+        })
+    })
+    .join()
+    .expect("PostgreSQL admin thread")
 }

@@ -339,6 +339,7 @@ fn interface_endpoint_names_resolve_while_the_endpoint_exists() {
     let out = Command::new(env!("CARGO_BIN_EXE_cove"))
         .args(["dns", "hosts", "--data-dir"])
         .arg(dir.path())
+        .envs(crate::common::storage_env(dir.path()))
         .env_remove("COVE_CONFIG")
         .output()
         .unwrap();
@@ -369,6 +370,7 @@ fn interface_endpoint_names_resolve_while_the_endpoint_exists() {
     let out = Command::new(env!("CARGO_BIN_EXE_cove"))
         .args(["dns", "hosts", "--data-dir"])
         .arg(dir.path())
+        .envs(crate::common::storage_env(dir.path()))
         .output()
         .unwrap();
     assert!(out.status.success());
