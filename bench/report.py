@@ -42,7 +42,7 @@ commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=
 print("# Cove benchmark report\n")
 print(f"Produced by `bench/compare {rounds} {seconds}` on {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC, "
       f"commit {commit}, {platform.system()} on {cores} cores ({cpu}). "
-      f"Each figure is the median of {rounds} rounds of {seconds} s; the targets alternate within each round. "
+      f"Each figure is the median of {rounds} rounds of {seconds} s; the targets alternate within each round, and Cove's four GetItem paths run back to back before its write workload, in an order rotated each round. "
       "Cove runs its release build with default settings (durable commits, SigV4 verified); `cove` signs as the "
       "account's root user, `cove-iam` as an IAM user whose every request is decided by a 10-statement identity policy; `cove-vpce` is the same Cove reached through an interface VPC endpoint's address with EC2's default endpoint policy (its security group checked at accept), `cove-vpce-policy` through a second endpoint whose two-statement policy (an Allow with an ARN pattern and a condition, a Deny) is evaluated on every request; "
       "dynalite runs on disk (`--path`). The floor is `cove-bench floor`: a fixed GetItem answer with no storage.\n")

@@ -131,7 +131,13 @@ def test_privatelink_walkthrough_with_boto3(tmp_path, aws_env):
     port = 443 if os.geteuid() == 0 else free_port()
     dns = ("127.0.0.1", free_port(socket.SOCK_DGRAM))
     cove = Cove(tmp_path / "data", extra_args=["--endpoint-port", str(port), "--dns-listen", f"{dns[0]}:{dns[1]}"])
-    ca = tmp_path / "data" / "ca.pem"
+    # Cove's CA, as `cove ca export` gives it (the same as <data-dir>/ca.pem).
+    binary = os.environ.get("COVE_BIN", "target/debug/cove")
+    exported = subprocess.run([binary, "ca", "export", "--data-dir", str(tmp_path / "data")],
+                              capture_output=True, text=True, check=True).stdout
+    assert exported.startswith("-----BEGIN CERTIFICATE-----") and exported == (tmp_path / "data" / "ca.pem").read_text()
+    ca = tmp_path / "exported-ca.pem"
+    ca.write_text(exported)
     try:
         aws(cove, aws_env, "dynamodb", "create-table", "--table-name", "plays",
             "--attribute-definitions", "AttributeName=pk,AttributeType=S", "AttributeName=sk,AttributeType=S",

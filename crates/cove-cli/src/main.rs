@@ -46,6 +46,16 @@ enum Command {
     /// The DNS names of interface VPC endpoints.
     #[command(subcommand)]
     Dns(DnsCommand),
+    /// Cove's local certificate authority, which signs interface endpoints' certificates.
+    #[command(subcommand)]
+    Ca(CaCommand),
+}
+
+#[derive(Subcommand)]
+enum CaCommand {
+    /// Print the CA certificate (PEM) that clients trust for interface endpoints' HTTPS
+    /// (`AWS_CA_BUNDLE`); creates the CA in the data directory if the server has not yet.
+    Export(DataDirArgs),
 }
 
 #[derive(Subcommand)]
@@ -113,6 +123,7 @@ fn main() -> Result<()> {
         Command::Serve(args) => serve(Settings::resolve(args)?),
         Command::Account(AccountCommand::Create(args)) => create_account(args),
         Command::Dns(DnsCommand::Hosts(args)) => dns_hosts(args),
+        Command::Ca(CaCommand::Export(args)) => ca_export(args),
         Command::Policy(PolicyCommand::Simulate(args)) => {
             if simulate::simulate(args)? {
                 Ok(())
@@ -159,6 +170,26 @@ fn create_account(args: AccountCreateArgs) -> Result<()> {
 /// `cove dns hosts`: opens the storage (beside a running server, as SQLite and PostgreSQL
 /// allow) and prints one `/etc/hosts` line per (address, name) of every interface endpoint, sorted
 /// by address, then name, so the output is stable.
+/// `cove ca export`: the CA certificate the server signs endpoint certificates with, the same
+/// one it creates at start-up in the data directory.
+fn ca_export(args: DataDirArgs) -> Result<()> {
+    let settings = Settings::resolve(ServeArgs {
+        data_dir: args.data_dir,
+        storage: args.storage,
+        config: args.config,
+        ..ServeArgs::default()
+    })?;
+    std::fs::create_dir_all(&settings.data_dir).with_context(|| {
+        format!(
+            "cannot create data directory {}",
+            settings.data_dir.display()
+        )
+    })?;
+    let ca = cove_server::LocalCa::load_or_create(&settings.data_dir)?;
+    print!("{}", ca.cert_pem());
+    Ok(())
+}
+
 fn dns_hosts(args: DataDirArgs) -> Result<()> {
     let settings = Settings::resolve(ServeArgs {
         data_dir: args.data_dir,
