@@ -167,18 +167,20 @@ fn create_account(args: AccountCreateArgs) -> Result<()> {
     Ok(())
 }
 
-/// `cove dns hosts`: opens the storage (beside a running server, as SQLite and PostgreSQL
-/// allow) and prints one `/etc/hosts` line per (address, name) of every interface endpoint, sorted
-/// by address, then name, so the output is stable.
-/// `cove ca export`: the CA certificate the server signs endpoint certificates with, the same
-/// one it creates at start-up in the data directory.
-fn ca_export(args: DataDirArgs) -> Result<()> {
-    let settings = Settings::resolve(ServeArgs {
+/// The settings of an offline command: the server's data directory, storage and config file.
+fn offline_settings(args: DataDirArgs) -> Result<Settings> {
+    Settings::resolve(ServeArgs {
         data_dir: args.data_dir,
         storage: args.storage,
         config: args.config,
         ..ServeArgs::default()
-    })?;
+    })
+}
+
+/// `cove ca export`: the CA certificate the server signs endpoint certificates with, the same
+/// one it creates at start-up in the data directory.
+fn ca_export(args: DataDirArgs) -> Result<()> {
+    let settings = offline_settings(args)?;
     std::fs::create_dir_all(&settings.data_dir).with_context(|| {
         format!(
             "cannot create data directory {}",
@@ -190,13 +192,11 @@ fn ca_export(args: DataDirArgs) -> Result<()> {
     Ok(())
 }
 
+/// `cove dns hosts`: opens the storage (beside a running server, as SQLite and PostgreSQL
+/// allow) and prints one `/etc/hosts` line per (address, name) of every interface endpoint, sorted
+/// by address, then name, so the output is stable.
 fn dns_hosts(args: DataDirArgs) -> Result<()> {
-    let settings = Settings::resolve(ServeArgs {
-        data_dir: args.data_dir,
-        storage: args.storage,
-        config: args.config,
-        ..ServeArgs::default()
-    })?;
+    let settings = offline_settings(args)?;
     let storage = open_storage(&settings, false)?;
     let engine = Engine::open(storage.clone()).context("cannot open the engine")?;
     let view = engine.network_view();
