@@ -341,7 +341,7 @@ def test_interface_endpoint_listens_on_its_subnets_behind_its_security_groups(tm
                        "--subnet-ids", *subnets, "--security-group-ids", group)[1]["VpcEndpoint"]
         vpce = endpoint["VpcEndpointId"]
         assert endpoint["VpcEndpointType"] == "Interface" and sorted(endpoint["SubnetIds"]) == sorted(subnets)
-        assert len(endpoint["NetworkInterfaceIds"]) == 2 and endpoint["Groups"] == [{"GroupId": group}]
+        assert len(endpoint["NetworkInterfaceIds"]) == 2 and endpoint["Groups"] == [{"GroupId": group, "GroupName": "onprem"}]
         names = [d["DnsName"] for d in endpoint["DnsEntries"]]
         assert len(names) == 3 and names[0].startswith(f"{vpce}-") and names[0].endswith(f".dynamodb.{REGION}.vpce.amazonaws.com")
         assert names[1].endswith(f"-{REGION}a.dynamodb.{REGION}.vpce.amazonaws.com")
@@ -490,7 +490,7 @@ def test_modify_interface_endpoint_subnets_and_security_groups(cove, aws_env):
         "--add-security-group-ids", extra)
     after = current()
     assert sorted(after["SubnetIds"]) == sorted([a, b]) and len(after["NetworkInterfaceIds"]) == 2
-    assert [g["GroupId"] for g in after["Groups"]] == [default_group, extra]
+    assert after["Groups"] == [{"GroupId": default_group, "GroupName": "default"}, {"GroupId": extra, "GroupName": "extra"}]
     assert len(after["DnsEntries"]) == 3 and after["DnsEntries"][2]["DnsName"].endswith(f"-{REGION}b.dynamodb.{REGION}.vpce.amazonaws.com")
     enis = aws(cove, aws_env, "ec2", "describe-network-interfaces", "--network-interface-ids", *after["NetworkInterfaceIds"])[1]
     assert sorted(i["PrivateIpAddress"] for i in enis["NetworkInterfaces"]) == ["127.52.1.4", "127.52.2.4"]

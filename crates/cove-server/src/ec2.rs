@@ -477,11 +477,11 @@ type Listeners = std::collections::HashMap<std::net::IpAddr, Option<String>>;
 fn write_endpoint(
     x: &mut Xml,
     tag: &str,
-    owner: &str,
-    region: &str,
+    network: &NetworkState,
     e: &VpcEndpoint,
     listeners: &Listeners,
 ) {
+    let (owner, region) = (network.account.as_str(), network.region.as_str());
     let (state, failure) = endpoint_state(e, listeners);
     x.open(tag)
         .leaf("vpcEndpointId", &e.id)
@@ -500,7 +500,15 @@ fn write_endpoint(
     }
     x.close("subnetIdSet").open("groupSet");
     for g in &e.security_groups {
-        x.open("item").leaf("groupId", g).close("item");
+        let name = network
+            .security_groups
+            .get(g)
+            .map(|s| s.name.as_str())
+            .unwrap_or("");
+        x.open("item")
+            .leaf("groupId", g)
+            .leaf("groupName", name)
+            .close("item");
     }
     x.close("groupSet")
         .leaf("ipAddressType", "ipv4")
@@ -935,14 +943,10 @@ pub fn ec2(
                     ));
                 }
             };
-            write_endpoint(
-                &mut x,
-                "vpcEndpoint",
-                &account,
-                region,
-                &endpoint,
-                &listening(),
-            );
+            let listeners = listening();
+            engine.network_read(&account, region, |s| {
+                write_endpoint(&mut x, "vpcEndpoint", s, &endpoint, &listeners)
+            });
         }
         "DescribeVpcEndpoints" => {
             authorize("*")?;
@@ -963,7 +967,7 @@ pub fn ec2(
                         ("vpc-endpoint-state", endpoint_state(e, &listeners).0.into()),
                     ];
                     if passes(&filters, &attrs, &e.tags) {
-                        write_endpoint(&mut x, "item", &account, region, e, &listeners);
+                        write_endpoint(&mut x, "item", s, e, &listeners);
                     }
                 }
                 x.close("vpcEndpointSet");
