@@ -394,6 +394,23 @@ fn write_peering(x: &mut Xml, tag: &str, owner: &str, region: &str, p: &PeeringC
     x.leaf("vpcPeeringConnectionId", &p.id).close(tag);
 }
 
+/// A `groupSet` of security groups by id and name.
+fn write_groups(x: &mut Xml, state: &NetworkState, groups: &[String]) {
+    x.open("groupSet");
+    for g in groups {
+        let name = state
+            .security_groups
+            .get(g)
+            .map(|s| s.name.as_str())
+            .unwrap_or("");
+        x.open("item")
+            .leaf("groupId", g)
+            .leaf("groupName", name)
+            .close("item");
+    }
+    x.close("groupSet");
+}
+
 /// One network interface of an interface endpoint, as DescribeNetworkInterfaces shows it.
 fn write_network_interface(
     x: &mut Xml,
@@ -425,21 +442,9 @@ fn write_network_interface(
         .leaf("macAddress", &format!("02:{}", mac.join(":")))
         .leaf("privateIpAddress", &eni.ip)
         .leaf("privateDnsName", &dns)
-        .leaf("sourceDestCheck", "true")
-        .open("groupSet");
-    for g in &e.security_groups {
-        let name = state
-            .security_groups
-            .get(g)
-            .map(|s| s.name.as_str())
-            .unwrap_or("");
-        x.open("item")
-            .leaf("groupId", g)
-            .leaf("groupName", name)
-            .close("item");
-    }
-    x.close("groupSet")
-        .leaf("interfaceType", "vpc_endpoint")
+        .leaf("sourceDestCheck", "true");
+    write_groups(x, state, &e.security_groups);
+    x.leaf("interfaceType", "vpc_endpoint")
         .open("privateIpAddressesSet")
         .open("item")
         .leaf("privateIpAddress", &eni.ip)
@@ -498,20 +503,9 @@ fn write_endpoint(
     for eni in &e.interfaces {
         x.leaf("item", &eni.subnet);
     }
-    x.close("subnetIdSet").open("groupSet");
-    for g in &e.security_groups {
-        let name = network
-            .security_groups
-            .get(g)
-            .map(|s| s.name.as_str())
-            .unwrap_or("");
-        x.open("item")
-            .leaf("groupId", g)
-            .leaf("groupName", name)
-            .close("item");
-    }
-    x.close("groupSet")
-        .leaf("ipAddressType", "ipv4")
+    x.close("subnetIdSet");
+    write_groups(x, network, &e.security_groups);
+    x.leaf("ipAddressType", "ipv4")
         .leaf("privateDnsEnabled", "false")
         .leaf("requesterManaged", "false")
         .open("networkInterfaceIdSet");
