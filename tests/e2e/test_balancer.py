@@ -113,6 +113,8 @@ def test_network_load_balancer_forwards_with_proxy_protocol_and_health_checks(co
         assert lb["LoadBalancerArn"].startswith(f"arn:aws:elasticloadbalancing:{REGION}:000000000000:loadbalancer/net/web/")
         assert "(DuplicateLoadBalancerName)" in denied(cove, aws_env, PUBLIC, "elbv2", "create-load-balancer",
                                                        "--name", "web", "--type", "network", "--subnets", subnets[0])
+        assert "(LoadBalancerNotFound)" in denied(cove, aws_env, PUBLIC, "elbv2", "describe-load-balancers",
+                                                  "--names", "web", "nosuchbalancer")
         group = aws(cove, aws_env, "elbv2", "create-target-group", "--name", "web", "--protocol", "TCP",
                     "--port", str(a.port), "--vpc-id", vpc, "--target-type", "ip",
                     "--health-check-protocol", "TCP", "--health-check-interval-seconds", "5",

@@ -98,15 +98,8 @@ struct AccountCreateArgs {
     /// The new account's 12-digit id [default: a random one].
     #[arg(long)]
     account_id: Option<String>,
-    /// Where data lives [default: ./cove-data].
-    #[arg(long, env = "COVE_DATA_DIR")]
-    data_dir: Option<std::path::PathBuf>,
-    /// `sqlite` or the server's PostgreSQL URL [default: sqlite].
-    #[arg(long, env = "COVE_STORAGE")]
-    storage: Option<String>,
-    /// The server's TOML config file, to find its data directory and storage.
-    #[arg(long, env = "COVE_CONFIG")]
-    config: Option<std::path::PathBuf>,
+    #[command(flatten)]
+    data: DataDirArgs,
 }
 
 fn main() -> Result<()> {
@@ -142,12 +135,7 @@ fn create_account(args: AccountCreateArgs) -> Result<()> {
     {
         anyhow::bail!("account id must be 12 digits, got {id:?}");
     }
-    let settings = Settings::resolve(ServeArgs {
-        data_dir: args.data_dir,
-        storage: args.storage,
-        config: args.config,
-        ..ServeArgs::default()
-    })?;
+    let settings = offline_settings(args.data)?;
     let storage = open_storage(&settings, true)?;
     let engine = Engine::open(storage.clone()).context("cannot open the engine")?;
     let root = engine

@@ -241,6 +241,16 @@ pub fn elb(
                 for arn in &arns {
                     s.load_balancer(arn)?;
                 }
+                // ELB refuses a name it does not know rather than leaving it out.
+                if let Some(name) = names
+                    .iter()
+                    .find(|n| !s.load_balancers.values().any(|lb| lb.name == **n))
+                {
+                    return Err(Failure::Engine(cove_engine::EngineError::Elb(
+                        "LoadBalancerNotFound",
+                        format!("Load balancers '[{name}]' not found"),
+                    )));
+                }
                 x.open("LoadBalancers");
                 for lb in s.load_balancers.values() {
                     if (arns.is_empty() || arns.contains(&lb.arn.as_str()))

@@ -303,6 +303,31 @@ fn describe_target(config: &tokio_postgres::Config) -> String {
 
 /// Runs `attempt` until it succeeds, fails in a way a retry cannot fix, or has been tried
 /// [`ATTEMPTS`] times, pausing a little longer after each failure.
+/// A pooled connection with a transaction begun by the statement `begin` picks, retried on a
+/// fresh connection while it fails before any caller's work has run.
+pub(crate) fn begin(
+    shared: &Shared,
+    begin: fn(&Sql) -> &String,
+    context: &'static str,
+) -> Result<Conn, StorageError> {
+    let (pool, sql) = (shared.pool.clone(), Arc::clone(&shared.sql));
+    shared.bridge.run(async move {
+        retrying(|| {
+            let (pool, sql) = (pool.clone(), Arc::clone(&sql));
+            async move {
+                let conn = Conn::new(pool.get().await.map_err(|e| Failure::pool(context, e))?);
+                conn.client()
+                    .batch_execute(begin(&sql))
+                    .await
+                    .map_err(|e| Failure::postgres(context, &e))?;
+                Ok(conn)
+            }
+        })
+        .await
+        .map_err(|failure| failure.error)
+    })
+}
+
 pub(crate) async fn retrying<T, F, Fut>(mut attempt: F) -> Result<T, Failure>
 where
     F: FnMut() -> Fut,
@@ -340,23 +365,11 @@ impl Backend for PostgresBackend {
         if self.shared.is_closed() {
             return Err(StorageError::Closed);
         }
-        let (pool, sql) = (self.shared.pool.clone(), Arc::clone(&self.shared.sql));
-        let conn = self.shared.bridge.run(async move {
-            retrying(|| {
-                let (pool, sql) = (pool.clone(), Arc::clone(&sql));
-                async move {
-                    let context = "starting a snapshot";
-                    let conn = Conn::new(pool.get().await.map_err(|e| Failure::pool(context, e))?);
-                    conn.client()
-                        .batch_execute(&sql.begin_snapshot)
-                        .await
-                        .map_err(|e| Failure::postgres(context, &e))?;
-                    Ok(conn)
-                }
-            })
-            .await
-            .map_err(|failure| failure.error)
-        })?;
+        let conn = begin(
+            &self.shared,
+            |sql| &sql.begin_snapshot,
+            "starting a snapshot",
+        )?;
         Ok(Box::new(ConnView::new(
             conn,
             &self.shared,

@@ -2,8 +2,6 @@
 //! backend, with the schema's name in it), the advisory-lock keys, and the numbered
 //! migrations applied at open.
 
-use std::ops::Bound;
-
 use cove_storage::{KeyRange, StorageError};
 use tokio_postgres::Client;
 
@@ -77,33 +75,7 @@ pub(crate) struct Sql {
 impl Sql {
     pub(crate) fn new(schema: &str) -> Sql {
         let kv = format!("\"{schema}\".kv");
-        let mut scans = Vec::with_capacity(18);
-        for start in 0..3 {
-            for end in 0..3 {
-                for reverse in [false, true] {
-                    let mut conditions = Vec::new();
-                    let mut parameter = 0;
-                    for (kind, included, excluded) in [(start, ">=", ">"), (end, "<=", "<")] {
-                        if kind != 0 {
-                            parameter += 1;
-                            let op = if kind == 1 { included } else { excluded };
-                            conditions.push(format!("k {op} ${parameter}"));
-                        }
-                    }
-                    let filter = if conditions.is_empty() {
-                        String::new()
-                    } else {
-                        format!(" WHERE {}", conditions.join(" AND "))
-                    };
-                    let order = if reverse { "DESC" } else { "ASC" };
-                    // `LIMIT NULL` means no limit, so one statement serves both.
-                    scans.push(format!(
-                        "SELECT k, v FROM {kv}{filter} ORDER BY k {order} LIMIT ${}",
-                        parameter + 1
-                    ));
-                }
-            }
-        }
+        let scans = cove_storage::range_scan_statements(&kv, |n| format!("${n}"));
         Sql {
             get: format!("SELECT v FROM {kv} WHERE k = $1"),
             scans,
@@ -132,12 +104,7 @@ impl Sql {
     /// The statement for this range's kinds of bounds and direction. Parameters are numbered
     /// in the order the statement mentions them: start, end, limit.
     pub(crate) fn scan(&self, range: &KeyRange, reverse: bool) -> &str {
-        let kind = |bound: &Bound<Vec<u8>>| match bound {
-            Bound::Unbounded => 0,
-            Bound::Included(_) => 1,
-            Bound::Excluded(_) => 2,
-        };
-        &self.scans[(kind(&range.start) * 3 + kind(&range.end)) * 2 + usize::from(reverse)]
+        &self.scans[cove_storage::scan_shape(range, reverse)]
     }
 }
 

@@ -10,7 +10,6 @@ use crate::Shared;
 use crate::bridge::Conn;
 use crate::error::Failure;
 use crate::read::{ConnView, Purpose};
-use crate::retrying;
 use crate::schema::Sql;
 
 /// Runs `txn` serializably and commits its batch. The closure runs on the caller's thread (so
@@ -23,25 +22,13 @@ pub(crate) fn transact(shared: &Shared, txn: TxnFn<'static>) -> Result<(), Stora
     if shared.is_closed() {
         return Err(StorageError::Closed);
     }
-    let (pool, sql) = (shared.pool.clone(), Arc::clone(&shared.sql));
     // Until the lock is granted the closure has not run, so a failure here (a pooled
     // connection the server had dropped, a deadlock report) is retried on a fresh connection.
-    let conn = shared.bridge.run(async move {
-        retrying(|| {
-            let (pool, sql) = (pool.clone(), Arc::clone(&sql));
-            async move {
-                let context = "starting a write transaction";
-                let conn = Conn::new(pool.get().await.map_err(|e| Failure::pool(context, e))?);
-                conn.client()
-                    .batch_execute(&sql.begin_write)
-                    .await
-                    .map_err(|e| Failure::postgres(context, &e))?;
-                Ok(conn)
-            }
-        })
-        .await
-        .map_err(|failure| failure.error)
-    })?;
+    let conn = crate::begin(
+        shared,
+        |sql| &sql.begin_write,
+        "starting a write transaction",
+    )?;
 
     let view = ConnView::new(conn, shared, Purpose::Write);
     // If the closure panics, the view and its connection are dropped while unwinding; the

@@ -53,7 +53,7 @@ fn scan(
     if options.limit == Some(0) {
         return Ok(Vec::new());
     }
-    let sql = &SCAN_SQL[scan_shape(range, options.reverse)];
+    let sql = &SCAN_SQL[cove_storage::scan_shape(range, options.reverse)];
     let mut stmt = conn.prepare_cached(sql).map_err(in_context(context))?;
     // Parameters are numbered in the order the shape's SQL mentions them: start, end, limit.
     let mut index = 1;
@@ -90,48 +90,9 @@ fn blob(row: &Row<'_>, column: usize, context: &str) -> Result<Vec<u8>, StorageE
     }
 }
 
-/// The index into [`SCAN_SQL`] for this range's kinds of bounds and direction.
-fn scan_shape(range: &KeyRange, reverse: bool) -> usize {
-    let kind = |bound: &Bound<Vec<u8>>| match bound {
-        Bound::Unbounded => 0,
-        Bound::Included(_) => 1,
-        Bound::Excluded(_) => 2,
-    };
-    (kind(&range.start) * 3 + kind(&range.end)) * 2 + usize::from(reverse)
-}
-
-/// One statement per shape of scan (3 kinds of start × 3 kinds of end × 2 directions), built
-/// once, so each is prepared once per connection and found in its statement cache afterwards.
-/// Every shape walks the primary key's B-tree directly, forwards or backwards.
-static SCAN_SQL: LazyLock<Vec<String>> = LazyLock::new(|| {
-    let mut all = Vec::with_capacity(18);
-    for start in 0..3 {
-        for end in 0..3 {
-            for reverse in [false, true] {
-                let mut conditions = Vec::new();
-                let mut parameter = 0;
-                for (kind, included, excluded) in [(start, ">=", ">"), (end, "<=", "<")] {
-                    if kind != 0 {
-                        parameter += 1;
-                        let op = if kind == 1 { included } else { excluded };
-                        conditions.push(format!("k {op} ?{parameter}"));
-                    }
-                }
-                let filter = if conditions.is_empty() {
-                    String::new()
-                } else {
-                    format!(" WHERE {}", conditions.join(" AND "))
-                };
-                let order = if reverse { "DESC" } else { "ASC" };
-                all.push(format!(
-                    "SELECT k, v FROM kv{filter} ORDER BY k {order} LIMIT ?{}",
-                    parameter + 1
-                ));
-            }
-        }
-    }
-    all
-});
+/// One statement per shape of scan, built once (see [`cove_storage::range_scan_statements`]).
+static SCAN_SQL: LazyLock<Vec<String>> =
+    LazyLock::new(|| cove_storage::range_scan_statements("kv", |n| format!("?{n}")));
 
 /// Read-only connections waiting to serve snapshots. Up to `keep` idle ones are kept open;
 /// when all are busy a snapshot opens another rather than wait, so a caller holding several
@@ -291,7 +252,7 @@ mod tests {
     fn scan_shapes_number_their_parameters_in_order() {
         let range = |start, end| KeyRange { start, end };
         let key = || b"k".to_vec();
-        let sql = |r: &KeyRange, reverse| SCAN_SQL[scan_shape(r, reverse)].as_str();
+        let sql = |r: &KeyRange, reverse| SCAN_SQL[cove_storage::scan_shape(r, reverse)].as_str();
         assert_eq!(
             sql(&range(Bound::Unbounded, Bound::Unbounded), false),
             "SELECT k, v FROM kv ORDER BY k ASC LIMIT ?1"

@@ -168,6 +168,51 @@ pub trait ReadView {
     fn scan(&self, range: &KeyRange, options: ScanOptions) -> Result<Vec<Entry>, StorageError>;
 }
 
+/// The SQL statements of every shape of range scan over a `(k, v)` table, for backends that
+/// speak SQL: 3 kinds of start bound × 3 kinds of end bound × 2 directions, in the order
+/// [`scan_shape`] indexes them. `placeholder(n)` writes the n-th parameter (`?1`, `$1`);
+/// parameters are numbered as the statement mentions them: start, end, limit. Built once, each
+/// statement is prepared once per connection and walks the primary key's B-tree directly.
+pub fn range_scan_statements(table: &str, placeholder: impl Fn(usize) -> String) -> Vec<String> {
+    let mut all = Vec::with_capacity(18);
+    for start in 0..3 {
+        for end in 0..3 {
+            for reverse in [false, true] {
+                let mut conditions = Vec::new();
+                let mut parameter = 0;
+                for (kind, included, excluded) in [(start, ">=", ">"), (end, "<=", "<")] {
+                    if kind != 0 {
+                        parameter += 1;
+                        let op = if kind == 1 { included } else { excluded };
+                        conditions.push(format!("k {op} {}", placeholder(parameter)));
+                    }
+                }
+                let filter = if conditions.is_empty() {
+                    String::new()
+                } else {
+                    format!(" WHERE {}", conditions.join(" AND "))
+                };
+                let order = if reverse { "DESC" } else { "ASC" };
+                all.push(format!(
+                    "SELECT k, v FROM {table}{filter} ORDER BY k {order} LIMIT {}",
+                    placeholder(parameter + 1)
+                ));
+            }
+        }
+    }
+    all
+}
+
+/// The index into [`range_scan_statements`] for this range's kinds of bounds and direction.
+pub fn scan_shape(range: &KeyRange, reverse: bool) -> usize {
+    let kind = |bound: &Bound<Vec<u8>>| match bound {
+        Bound::Unbounded => 0,
+        Bound::Included(_) => 1,
+        Bound::Excluded(_) => 2,
+    };
+    (kind(&range.start) * 3 + kind(&range.end)) * 2 + usize::from(reverse)
+}
+
 /// The closure a transaction runs. It reads through the view and returns what to write, or an
 /// error that aborts this transaction alone.
 pub type TxnFn<'a> = Box<dyn FnOnce(&dyn ReadView) -> Result<WriteBatch, AbortError> + Send + 'a>;
