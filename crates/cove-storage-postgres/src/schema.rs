@@ -201,6 +201,8 @@ async fn apply_missing(client: &Client, schema: &str) -> Result<(), Failure> {
 
 #[cfg(test)]
 mod tests {
+    use std::ops::Bound;
+
     use super::*;
 
     #[test]
