@@ -6,79 +6,21 @@ header and sees the client's address; a stopped target is marked unhealthy withi
 thresholds and gets no new connection.
 """
 
-import json
 import socket
-import struct
-import threading
 import time
 
+import ppv2_target
+
 from conftest import REGION
+from ppv2_target import Target
 from test_network import PUBLIC, aws, denied
 
 CLIENT = "127.60.0.7"
 
 
-class Target:
-    """A TCP server that reads a Proxy Protocol v2 header, answers its name and closes."""
-
-    def __init__(self, name, host):
-        self.name = name
-        self.sock = socket.socket()
-        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.sock.bind((host, 0))
-        self.sock.listen(64)
-        self.port = self.sock.getsockname()[1]
-        self.seen = []  # (command, source, destination) of each header
-        self.running = True
-        threading.Thread(target=self.serve, daemon=True).start()
-
-    def serve(self):
-        while self.running:
-            try:
-                conn, _ = self.sock.accept()
-            except OSError:
-                return
-            with conn:
-                try:
-                    conn.settimeout(5)
-                    head = self.read(conn, 16)
-                    assert head[:12] == b"\r\n\r\n\0\r\nQUIT\n", head
-                    length = struct.unpack(">H", head[14:16])[0]
-                    body = self.read(conn, length)
-                    if head[12] == 0x20:  # LOCAL: a health check
-                        self.seen.append(("LOCAL", None, None))
-                        continue
-                    src = socket.inet_ntoa(body[0:4]), struct.unpack(">H", body[8:10])[0]
-                    dst = socket.inet_ntoa(body[4:8]), struct.unpack(">H", body[10:12])[0]
-                    self.seen.append(("PROXY", src, dst))
-                    conn.sendall(self.name.encode())
-                except (OSError, AssertionError):
-                    pass
-
-    @staticmethod
-    def read(conn, n):
-        data = b""
-        while len(data) < n:
-            chunk = conn.recv(n - len(data))
-            if not chunk:
-                raise OSError("closed")
-            data += chunk
-        return data
-
-    def stop(self):
-        self.running = False
-        self.sock.close()
-
-
 def call(address, port, source=CLIENT):
     """One connection through the balancer; what the target answered."""
-    with socket.create_connection((address, port), timeout=10, source_address=(source, 0)) as s:
-        data = b""
-        while True:
-            chunk = s.recv(100)
-            if not chunk:
-                return data.decode()
-            data += chunk
+    return ppv2_target.call(address, port, source)
 
 
 def health(cove, env, group):
@@ -146,12 +88,14 @@ def test_network_load_balancer_forwards_with_proxy_protocol_and_health_checks(co
                 time.sleep(0.2)
         assert answer == "target-a"
         assert call("127.80.2.4", port) == "target-b"
-        proxied = [s for s in a.seen if s[0] == "PROXY"]
-        assert proxied[-1][1][0] == CLIENT and proxied[-1][2] == ("127.80.1.4", port)
+        proxied = a.proxied()[-1]
+        assert proxied["source"] == CLIENT and proxied["destination"] == ("127.80.1.4", port)
+        # Targets see the balancer's own address as the connection's source.
+        assert proxied["peer"] == "127.80.1.4" and proxied["vpce"] is None
         # Health checks start with a LOCAL header.
         assert wait_health(cove, aws_env, arn, {"127.80.1.10": "healthy", "127.80.2.10": "healthy"}) == \
             {"127.80.1.10": "healthy", "127.80.2.10": "healthy"}
-        assert ("LOCAL", None, None) in a.seen
+        assert {"command": "LOCAL"} in a.seen
 
         # With cross-zone balancing on, flows from one address spread over both targets.
         aws(cove, aws_env, "elbv2", "modify-load-balancer-attributes", "--load-balancer-arn", lb["LoadBalancerArn"],

@@ -30,7 +30,8 @@ pub struct ServeArgs {
     pub storage: Option<String>,
     /// A TOML file with any of: listen, data_dir, storage, tls_cert, tls_key, account_id,
     /// region, dev, item_collection_limit_bytes, read_timeout_secs, audit_log, endpoint_port,
-    /// endpoint_http, trusted_proxies, dns_listen.
+    /// endpoint_http, trusted_proxies, dns_listen, notification_webhooks (a table of topic
+    /// ARN = URL).
     #[arg(long, env = "COVE_CONFIG")]
     pub config: Option<PathBuf>,
     /// PEM certificate chain; serves HTTPS together with --tls-key.
@@ -81,6 +82,15 @@ pub struct ServeArgs {
     /// vpce.amazonaws.com [default: off].
     #[arg(long, env = "COVE_DNS_LISTEN")]
     pub dns_listen: Option<SocketAddr>,
+    /// Where PrivateLink connection notifications for an SNS topic go: TOPIC_ARN=URL, an
+    /// http:// or https:// webhook that receives SNS's HTTP notification messages.
+    /// Repeatable [default: none; notices stay listed by `cove notifications`].
+    #[arg(
+        long = "notification-webhook",
+        env = "COVE_NOTIFICATION_WEBHOOKS",
+        value_delimiter = ','
+    )]
+    pub notification_webhooks: Vec<String>,
 }
 
 #[derive(Deserialize, Default, Debug)]
@@ -101,6 +111,7 @@ struct FileSettings {
     endpoint_http: Option<bool>,
     trusted_proxies: Option<Vec<String>>,
     dns_listen: Option<SocketAddr>,
+    notification_webhooks: Option<std::collections::BTreeMap<String, String>>,
 }
 
 /// Where Cove keeps its data.
@@ -154,6 +165,8 @@ pub struct Settings {
     pub trusted_proxies: Vec<ipnet::IpNet>,
     /// Where the DNS responder listens; off when `None`.
     pub dns_listen: Option<SocketAddr>,
+    /// (SNS topic ARN, webhook URL) pairs for connection notifications.
+    pub notification_webhooks: Vec<(String, String)>,
 }
 
 impl Settings {
@@ -222,6 +235,29 @@ impl Settings {
             };
             trusted_proxies.push(net);
         }
+        let notification_webhooks = if args.notification_webhooks.is_empty() {
+            file.notification_webhooks
+                .unwrap_or_default()
+                .into_iter()
+                .collect()
+        } else {
+            let mut pairs = Vec::new();
+            for text in &args.notification_webhooks {
+                let Some((arn, url)) = text.split_once('=') else {
+                    bail!("--notification-webhook takes TOPIC_ARN=URL, got {text:?}");
+                };
+                pairs.push((arn.to_string(), url.to_string()));
+            }
+            pairs
+        };
+        for (arn, url) in &notification_webhooks {
+            if !arn.starts_with("arn:aws:sns:") {
+                bail!("a notification webhook's topic must be an SNS topic ARN, got {arn:?}");
+            }
+            if !(url.starts_with("http://") || url.starts_with("https://")) {
+                bail!("a notification webhook must be an http:// or https:// URL, got {url:?}");
+            }
+        }
         Ok(Settings {
             listen,
             data_dir,
@@ -245,6 +281,7 @@ impl Settings {
             endpoint_http: args.endpoint_http || file.endpoint_http.unwrap_or(false),
             trusted_proxies,
             dns_listen: args.dns_listen.or(file.dns_listen),
+            notification_webhooks,
         })
     }
 

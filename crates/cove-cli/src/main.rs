@@ -49,6 +49,17 @@ enum Command {
     /// Cove's local certificate authority, which signs interface endpoints' certificates.
     #[command(subcommand)]
     Ca(CaCommand),
+    /// PrivateLink connection notifications (Connect, Accept, Reject, Delete) in the outbox.
+    #[command(subcommand)]
+    Notifications(NotificationsCommand),
+}
+
+#[derive(Subcommand)]
+enum NotificationsCommand {
+    /// Print every notification message, oldest first, one JSON object per line: the topic,
+    /// the event, the SNS message body, and its delivery (attempts, delivered or abandoned,
+    /// the last error). Works while the server runs.
+    List(DataDirArgs),
 }
 
 #[derive(Subcommand)]
@@ -117,6 +128,7 @@ fn main() -> Result<()> {
         Command::Account(AccountCommand::Create(args)) => create_account(args),
         Command::Dns(DnsCommand::Hosts(args)) => dns_hosts(args),
         Command::Ca(CaCommand::Export(args)) => ca_export(args),
+        Command::Notifications(NotificationsCommand::List(args)) => notifications_list(args),
         Command::Policy(PolicyCommand::Simulate(args)) => {
             if simulate::simulate(args)? {
                 Ok(())
@@ -183,6 +195,37 @@ fn ca_export(args: DataDirArgs) -> Result<()> {
 /// `cove dns hosts`: opens the storage (beside a running server, as SQLite and PostgreSQL
 /// allow) and prints one `/etc/hosts` line per (address, name) of every interface endpoint, sorted
 /// by address, then name, so the output is stable.
+/// `cove notifications list`.
+fn notifications_list(args: DataDirArgs) -> Result<()> {
+    let settings = offline_settings(args)?;
+    let storage = open_storage(&settings, false)?;
+    let engine = Engine::open(storage.clone()).context("cannot open the engine")?;
+    let notices = engine
+        .notices()
+        .map_err(|e| anyhow::anyhow!("cannot read the outbox: {e}"))?;
+    let mut out = String::new();
+    for n in notices {
+        let line = serde_json::json!({
+            "Id": n.id,
+            "TopicArn": n.topic_arn,
+            "ConnectionNotificationId": n.notification_id,
+            "Event": n.event,
+            "Message": n.message,
+            "Created": n.created,
+            "Attempts": n.attempts,
+            "Delivered": n.delivered,
+            "Abandoned": n.abandoned,
+            "LastError": n.last_error,
+        });
+        out.push_str(&line.to_string());
+        out.push('\n');
+    }
+    print!("{out}");
+    drop(engine);
+    storage.close().context("closing storage")?;
+    Ok(())
+}
+
 fn dns_hosts(args: DataDirArgs) -> Result<()> {
     let settings = offline_settings(args)?;
     let storage = open_storage(&settings, false)?;
@@ -331,6 +374,7 @@ fn serve(settings: Settings) -> Result<()> {
                 endpoint_port: settings.endpoint_port,
                 endpoint_ca_dir: (!settings.endpoint_http).then(|| settings.data_dir.clone()),
                 trusted_proxies: settings.trusted_proxies.clone(),
+                notification_webhooks: settings.notification_webhooks.clone(),
             },
             Arc::clone(&engine),
         )

@@ -6,11 +6,13 @@
 //! server's L4 proxy serves; no sockets here.
 
 use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
 use crate::credentials::random_string;
-use crate::network::{NetworkInterface, NetworkState, Tags, now};
+use crate::network::{InterfaceListener, NetworkInterface, NetworkState, Tags, now};
+use crate::services::EndpointService;
 use crate::{EngineError, Result};
 
 fn elb_error(code: &'static str, message: impl Into<String>) -> EngineError {
@@ -199,6 +201,19 @@ impl NetworkState {
     }
 
     pub fn delete_load_balancer(&mut self, arn: &str) -> Result<()> {
+        if let Some(service) = self
+            .endpoint_services
+            .values()
+            .find(|s| s.load_balancers.iter().any(|a| a == arn))
+        {
+            return Err(elb_error(
+                "ResourceInUse",
+                format!(
+                    "Load balancer '{arn}' cannot be deleted because it is currently associated with another service: {}",
+                    service.id
+                ),
+            ));
+        }
         // Deleting a load balancer that does not exist succeeds, as in ELB.
         if let Some(lb) = self.load_balancers.remove(arn) {
             self.listeners.retain(|_, l| l.load_balancer != lb.arn);
@@ -372,8 +387,10 @@ impl NetworkState {
     }
 }
 
-/// One address and port a load balancer listens on, with where it forwards.
-#[derive(Debug, Clone, PartialEq)]
+/// One address and port a load balancer listens on, with where it forwards: a load
+/// balancer's own address, or the network interface of an interface endpoint to an endpoint
+/// service, which forwards through the service's load balancer in its zone.
+#[derive(Debug, Clone)]
 pub struct BalancerListener {
     pub addr: SocketAddr,
     pub zone: String,
@@ -385,10 +402,24 @@ pub struct BalancerListener {
     pub cross_zone: bool,
     pub proxy_protocol_v2: bool,
     pub health: HealthCheck,
+    /// The load balancer's address in this zone: the source its targets see.
+    pub node: IpAddr,
+    /// On an endpoint's network interface: the endpoint (its id goes in the Proxy Protocol
+    /// header's AWS TLV) and what guards the interface (security groups, routes).
+    pub endpoint: Option<Arc<InterfaceListener>>,
 }
 
-/// The listeners of every load balancer of one account and region.
-pub(crate) fn compile(state: &NetworkState) -> Vec<BalancerListener> {
+/// Registered targets, each with the zone of the subnet it lies in.
+type ZonedTargets = Vec<(SocketAddr, Option<String>)>;
+
+/// Where one listener of a load balancer forwards: its target group and that group's
+/// targets, each with its zone.
+fn forwarding<'s>(
+    state: &'s NetworkState,
+    listener: &Listener,
+) -> Option<(&'s LoadBalancer, &'s TargetGroup, ZonedTargets)> {
+    let lb = state.load_balancers.get(&listener.load_balancer)?;
+    let group = state.target_groups.get(&listener.target_group)?;
     let zone_of = |ip: IpAddr| {
         state
             .subnets
@@ -401,22 +432,24 @@ pub(crate) fn compile(state: &NetworkState) -> Vec<BalancerListener> {
             .map(|s| s.availability_zone.clone())
             .next()
     };
+    let targets = group
+        .targets
+        .iter()
+        .filter_map(|t| {
+            let ip: IpAddr = t.ip.parse().ok()?;
+            Some((SocketAddr::new(ip, t.port), zone_of(ip)))
+        })
+        .collect();
+    Some((lb, group, targets))
+}
+
+/// The listeners of every load balancer of one account and region.
+pub(crate) fn compile(state: &NetworkState) -> Vec<BalancerListener> {
     let mut out = Vec::new();
     for listener in state.listeners.values() {
-        let (Some(lb), Some(group)) = (
-            state.load_balancers.get(&listener.load_balancer),
-            state.target_groups.get(&listener.target_group),
-        ) else {
+        let Some((lb, group, targets)) = forwarding(state, listener) else {
             continue;
         };
-        let targets: Vec<(SocketAddr, Option<String>)> = group
-            .targets
-            .iter()
-            .filter_map(|t| {
-                let ip: IpAddr = t.ip.parse().ok()?;
-                Some((SocketAddr::new(ip, t.port), zone_of(ip)))
-            })
-            .collect();
         for eni in &lb.interfaces {
             let Ok(ip) = eni.ip.parse::<IpAddr>() else {
                 continue;
@@ -430,6 +463,62 @@ pub(crate) fn compile(state: &NetworkState) -> Vec<BalancerListener> {
                 cross_zone: lb.cross_zone,
                 proxy_protocol_v2: group.proxy_protocol_v2,
                 health: group.health.clone(),
+                node: ip,
+                endpoint: None,
+            });
+        }
+    }
+    out
+}
+
+/// The listeners of an accepted endpoint to an endpoint service (provided from `provider`):
+/// on each of its network interfaces, every listener port of the service's load balancer in
+/// that interface's zone (the first of the service's balancers with a node there).
+pub(crate) fn compile_endpoint(
+    provider: &NetworkState,
+    service: &EndpointService,
+    guards: &[(NetworkInterface, Arc<InterfaceListener>)],
+) -> Vec<BalancerListener> {
+    let mut out = Vec::new();
+    for (eni, guard) in guards {
+        let Ok(ip) = eni.ip.parse::<IpAddr>() else {
+            continue;
+        };
+        let node = service
+            .load_balancers
+            .iter()
+            .filter_map(|arn| provider.load_balancers.get(arn))
+            .find_map(|lb| {
+                lb.interfaces
+                    .iter()
+                    .find(|i| i.availability_zone == eni.availability_zone)
+                    .map(|i| (lb, i))
+            });
+        let Some((lb, lb_eni)) = node else {
+            continue;
+        };
+        let Ok(node) = lb_eni.ip.parse::<IpAddr>() else {
+            continue;
+        };
+        for listener in provider
+            .listeners
+            .values()
+            .filter(|l| l.load_balancer == lb.arn)
+        {
+            let Some((lb, group, targets)) = forwarding(provider, listener) else {
+                continue;
+            };
+            out.push(BalancerListener {
+                addr: SocketAddr::new(ip, listener.port),
+                zone: eni.availability_zone.clone(),
+                load_balancer: lb.arn.clone(),
+                target_group: group.arn.clone(),
+                targets,
+                cross_zone: lb.cross_zone,
+                proxy_protocol_v2: group.proxy_protocol_v2,
+                health: group.health.clone(),
+                node,
+                endpoint: Some(Arc::clone(guard)),
             });
         }
     }

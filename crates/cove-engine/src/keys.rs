@@ -50,6 +50,8 @@ pub const BACKUP_DATA: u8 = 0x0C;
 pub const IAM: u8 = 0x0D;
 /// One record per (account, region): its VPCs, subnets, route tables and endpoints.
 pub const NETWORK: u8 = 0x0E;
+/// PrivateLink connection notifications waiting for delivery (and the latest delivered).
+pub const OUTBOX: u8 = 0x0F;
 
 /// The keyspace format this build writes and reads.
 pub const FORMAT_VERSION: u8 = 2;

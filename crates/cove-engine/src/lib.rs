@@ -18,6 +18,7 @@ mod keys;
 pub mod network;
 mod partiql;
 mod query;
+pub mod services;
 mod settings;
 mod tables;
 pub mod ttl;
@@ -163,6 +164,8 @@ pub struct Engine {
     iam: RwLock<HashMap<String, (iam::AccountIam, Arc<iam::CompiledAccount>)>>,
     /// Each (account, region)'s network and the compiled view of all of them.
     network: RwLock<(network::States, Arc<network::NetworkView>)>,
+    /// Grows when connection notifications are queued (see [`services::Notice`]).
+    outbox_generation: std::sync::atomic::AtomicU64,
     options: EngineOptions,
 }
 
@@ -193,6 +196,7 @@ impl Engine {
             credentials: RwLock::new(credentials),
             iam: RwLock::new(iam),
             network: RwLock::new(network),
+            outbox_generation: std::sync::atomic::AtomicU64::new(0),
             options,
         };
         engine.purge_deleted_tables()?;

@@ -16,10 +16,11 @@ use cove_storage::{KeyRange, ScanOptions, Storage, WriteBatch};
 
 use crate::balancer::{BalancerListener, Listener, LoadBalancer, TargetGroup};
 use crate::credentials::random_string;
+use crate::services::{ConnectionNotification, EndpointService};
 use crate::{Engine, EngineError, Result, keys};
 
 /// An EC2 API error: its code (`InvalidVpcID.NotFound`, …) and EC2's message.
-fn ec2_error(code: &'static str, message: impl Into<String>) -> EngineError {
+pub(crate) fn ec2_error(code: &'static str, message: impl Into<String>) -> EngineError {
     EngineError::Ec2(code, message.into())
 }
 
@@ -30,7 +31,7 @@ pub const DEFAULT_GATEWAY_POLICY: &str = r#"{"Version":"2008-10-17","Statement":
 const MAX_ENDPOINT_POLICY: usize = 20_480;
 
 /// `prefix-` and 17 lower-case hex digits, as EC2's new-style ids.
-fn new_id(prefix: &str) -> String {
+pub(crate) fn new_id(prefix: &str) -> String {
     format!("{prefix}-{}", random_string(b"0123456789abcdef", 17))
 }
 
@@ -172,27 +173,63 @@ pub struct VpcEndpoint {
     /// The 8-character part of the endpoint's DNS names.
     #[serde(default)]
     pub dns_suffix: String,
+    /// Endpoints to an endpoint service (not DynamoDB): `pendingAcceptance`, `accepted` or
+    /// `rejected`, as the provider decided; `None` for DynamoDB's endpoints.
+    #[serde(default)]
+    pub connection: Option<String>,
+    /// Whether the service's private DNS name resolves to this endpoint in its VPC.
+    #[serde(default)]
+    pub private_dns: bool,
 }
 
 impl VpcEndpoint {
     /// The endpoint's DNS names with the zone each serves (`None` for the regional name),
-    /// as `vpce-<id>-<8 alnum>[-<az>].dynamodb.<region>.vpce.amazonaws.com`.
+    /// as `vpce-<id>-<8 alnum>[-<az>].<service>.<region>.vpce.amazonaws.com`, where the
+    /// service label is `dynamodb` or the endpoint service's id.
     pub fn dns_names(&self, region: &str) -> Vec<(String, Option<String>)> {
         if self.kind != "Interface" {
             return Vec::new();
         }
+        let service = self.service_id().unwrap_or("dynamodb");
         let base = format!("{}-{}", self.id, self.dns_suffix);
-        let mut names = vec![(format!("{base}.dynamodb.{region}.vpce.amazonaws.com"), None)];
+        let mut names = vec![(
+            format!("{base}.{service}.{region}.vpce.amazonaws.com"),
+            None,
+        )];
         for eni in &self.interfaces {
             names.push((
                 format!(
-                    "{base}-{}.dynamodb.{region}.vpce.amazonaws.com",
+                    "{base}-{}.{service}.{region}.vpce.amazonaws.com",
                     eni.availability_zone
                 ),
                 Some(eni.availability_zone.clone()),
             ));
         }
         names
+    }
+
+    /// Every name that resolves to the endpoint, with its zone: [`VpcEndpoint::dns_names`]
+    /// and, for DynamoDB, each one's `streams.` twin
+    /// (`vpce-….streams.dynamodb.<region>.vpce.amazonaws.com`), because AWS answers the
+    /// DynamoDB Streams names of an interface endpoint too.
+    pub fn resolvable_names(&self, region: &str) -> Vec<(String, Option<String>)> {
+        let names = self.dns_names(region);
+        if self.service_id().is_some() {
+            return names;
+        }
+        names
+            .into_iter()
+            .flat_map(|(name, zone)| {
+                let streams = name.replacen(".dynamodb.", ".streams.dynamodb.", 1);
+                [(name, zone.clone()), (streams, zone)]
+            })
+            .collect()
+    }
+
+    /// The endpoint service (`vpce-svc-…`) an endpoint to one connects to; `None` for
+    /// DynamoDB's endpoints.
+    pub fn service_id(&self) -> Option<&str> {
+        crate::services::service_id_of(&self.service_name)
     }
 }
 
@@ -209,6 +246,9 @@ pub struct InterfaceRequest<'a> {
     pub groups: &'a [String],
     pub policy: Option<&'a str>,
     pub tags: Tags,
+    /// Endpoints to an endpoint service: whether its private DNS name is to resolve to the
+    /// endpoint (EC2's default is yes).
+    pub private_dns: bool,
 }
 
 /// What one ModifyVpcEndpoint asks to change.
@@ -283,6 +323,12 @@ pub struct NetworkState {
     pub target_groups: BTreeMap<String, TargetGroup>,
     #[serde(default)]
     pub listeners: BTreeMap<String, Listener>,
+    /// PrivateLink: the endpoint services this account provides, and the connection
+    /// notifications of its services and endpoints.
+    #[serde(default)]
+    pub endpoint_services: BTreeMap<String, EndpointService>,
+    #[serde(default)]
+    pub connection_notifications: BTreeMap<String, ConnectionNotification>,
 }
 
 /// The DynamoDB service name of a region.
@@ -312,7 +358,7 @@ fn parse_cidr(text: &str) -> Result<IpNet> {
 }
 
 impl NetworkState {
-    fn new(account: &str, region: &str) -> NetworkState {
+    pub(crate) fn new(account: &str, region: &str) -> NetworkState {
         NetworkState {
             account: account.to_string(),
             region: region.to_string(),
@@ -866,6 +912,8 @@ impl NetworkState {
             interfaces: Vec::new(),
             security_groups: Vec::new(),
             dns_suffix: String::new(),
+            connection: None,
+            private_dns: false,
         };
         self.endpoints.insert(endpoint.id.clone(), endpoint.clone());
         for table in route_tables {
@@ -881,6 +929,25 @@ impl NetworkState {
         &mut self,
         request: InterfaceRequest<'_>,
     ) -> Result<VpcEndpoint> {
+        if request.service != dynamodb_service(&self.region) {
+            return Err(ec2_error(
+                "InvalidServiceName",
+                format!(
+                    "The Vpc Endpoint Service '{}' does not exist",
+                    request.service
+                ),
+            ));
+        }
+        self.add_interface_endpoint(request, None)
+    }
+
+    /// An interface endpoint to any service, the service's checks done by the caller; with
+    /// `connection`, an endpoint to an endpoint service in that connection state.
+    pub(crate) fn add_interface_endpoint(
+        &mut self,
+        request: InterfaceRequest<'_>,
+        connection: Option<String>,
+    ) -> Result<VpcEndpoint> {
         let InterfaceRequest {
             vpc,
             service,
@@ -889,14 +956,9 @@ impl NetworkState {
             groups,
             policy,
             tags,
+            private_dns,
         } = request;
         let default_group = self.vpc(vpc)?.default_security_group.clone();
-        if service != dynamodb_service(&self.region) {
-            return Err(ec2_error(
-                "InvalidServiceName",
-                format!("The Vpc Endpoint Service '{service}' does not exist"),
-            ));
-        }
         if subnets.is_empty() {
             return Err(ec2_error(
                 "InvalidParameter",
@@ -936,6 +998,8 @@ impl NetworkState {
             interfaces,
             security_groups: groups,
             dns_suffix: random_string(b"abcdefghijklmnopqrstuvwxyz0123456789", 8),
+            private_dns: connection.is_some() && private_dns,
+            connection,
         };
         self.endpoints.insert(endpoint.id.clone(), endpoint.clone());
         Ok(endpoint)
@@ -1586,7 +1650,7 @@ fn peer_routes(state: &NetworkState, table: &RouteTable) -> Vec<(IpNet, String)>
         .collect()
 }
 
-fn compile(states: &HashMap<(String, String), NetworkState>) -> NetworkView {
+pub(crate) fn compile(states: &HashMap<(String, String), NetworkState>) -> NetworkView {
     let mut subnets = Vec::new();
     let mut keys: Vec<&(String, String)> = states.keys().collect();
     keys.sort();
@@ -1637,19 +1701,42 @@ fn compile(states: &HashMap<(String, String), NetworkState>) -> NetworkView {
     }
     let members = Arc::new(members);
     let mut interfaces = Vec::new();
+    let mut balancers: Vec<Arc<BalancerListener>> = states
+        .values()
+        .flat_map(crate::balancer::compile)
+        .map(Arc::new)
+        .collect();
     for state in states.values() {
         for e in state.endpoints.values().filter(|e| e.kind == "Interface") {
+            // Endpoints to an endpoint service carry traffic only once accepted, and then
+            // through the service's load balancer.
+            let service = match e.service_id() {
+                None => None,
+                Some(_) if e.connection.as_deref() != Some("accepted") => continue,
+                Some(_) => {
+                    let found = states
+                        .iter()
+                        .filter(|((_, region), _)| *region == state.region)
+                        .find_map(|(_, s)| {
+                            s.endpoint_services
+                                .values()
+                                .find(|svc| svc.name == e.service_name)
+                                .map(|svc| (s, svc))
+                        });
+                    match found {
+                        Some(found) => Some(found),
+                        None => continue,
+                    }
+                }
+            };
             let Ok(policy) = Policy::parse(&e.policy, PolicyKind::Endpoint) else {
                 continue;
             };
             let path = Arc::new(EndpointPath::new(e, &state.account, &state.region, policy));
             let names: Vec<String> = e
-                .dns_names(&state.region)
+                .resolvable_names(&state.region)
                 .into_iter()
-                .flat_map(|(name, _)| {
-                    let streams = name.replacen(".dynamodb.", ".streams.dynamodb.", 1);
-                    [name, streams]
-                })
+                .map(|(name, _)| name)
                 .collect();
             let ingress: Vec<Permission> = e
                 .security_groups
@@ -1657,6 +1744,7 @@ fn compile(states: &HashMap<(String, String), NetworkState>) -> NetworkView {
                 .filter_map(|g| state.security_groups.get(g))
                 .flat_map(|g| g.ingress.iter().cloned())
                 .collect();
+            let mut guards = Vec::new();
             for eni in &e.interfaces {
                 let return_routes = state
                     .subnets
@@ -1665,15 +1753,26 @@ fn compile(states: &HashMap<(String, String), NetworkState>) -> NetworkView {
                     .map(|table| peer_routes(state, table))
                     .unwrap_or_default();
                 if let Ok(ip) = eni.ip.parse() {
-                    interfaces.push(Arc::new(InterfaceListener {
-                        ip,
-                        endpoint: Arc::clone(&path),
-                        ingress: ingress.clone(),
-                        members: Arc::clone(&members),
-                        names: names.clone(),
-                        return_routes,
-                    }));
+                    guards.push((
+                        eni.clone(),
+                        Arc::new(InterfaceListener {
+                            ip,
+                            endpoint: Arc::clone(&path),
+                            ingress: ingress.clone(),
+                            members: Arc::clone(&members),
+                            names: names.clone(),
+                            return_routes,
+                        }),
+                    ));
                 }
+            }
+            match service {
+                None => interfaces.extend(guards.into_iter().map(|(_, g)| g)),
+                Some((provider, svc)) => balancers.extend(
+                    crate::balancer::compile_endpoint(provider, svc, &guards)
+                        .into_iter()
+                        .map(Arc::new),
+                ),
             }
         }
     }
@@ -1695,33 +1794,23 @@ fn compile(states: &HashMap<(String, String), NetworkState>) -> NetworkView {
         interfaces,
         gateways,
         dns: dns_table(states),
-        balancers: states
-            .values()
-            .flat_map(crate::balancer::compile)
-            .map(Arc::new)
-            .collect(),
+        balancers,
     }
 }
 
-/// The DNS table of [`NetworkView::dns`]. Each DynamoDB name also has a `streams.` twin
-/// (`vpce-….streams.dynamodb.<region>.vpce.amazonaws.com`) with the same addresses, because
-/// AWS answers the DynamoDB Streams names of an interface endpoint too.
+/// The DNS table of [`NetworkView::dns`]: every resolvable name of every interface endpoint.
 fn dns_table(states: &HashMap<(String, String), NetworkState>) -> HashMap<String, Vec<Ipv4Addr>> {
     let mut dns: HashMap<String, Vec<Ipv4Addr>> = HashMap::new();
     for state in states.values() {
         for e in state.endpoints.values() {
-            for (name, zone) in e.dns_names(&state.region) {
+            for (name, zone) in e.resolvable_names(&state.region) {
                 let ips: Vec<Ipv4Addr> = e
                     .interfaces
                     .iter()
                     .filter(|i| zone.as_ref().is_none_or(|z| *z == i.availability_zone))
                     .filter_map(|i| i.ip.parse().ok())
                     .collect();
-                let name = name.to_ascii_lowercase();
-                if let Some((label, rest)) = name.split_once('.') {
-                    dns.insert(format!("{label}.streams.{rest}"), ips.clone());
-                }
-                dns.insert(name, ips);
+                dns.insert(name.to_ascii_lowercase(), ips);
             }
         }
     }
@@ -1740,7 +1829,7 @@ impl NetworkView {
     }
 }
 
-fn network_key(account: &str, region: &str) -> Vec<u8> {
+pub(crate) fn network_key(account: &str, region: &str) -> Vec<u8> {
     let mut k = vec![keys::NETWORK];
     k.extend_from_slice(account.as_bytes());
     k.push(b'/');

@@ -108,6 +108,7 @@ impl Server {
                 last_reload: std::sync::Mutex::new(None),
                 listeners: std::sync::Mutex::new(HashMap::new()),
                 target_states: Arc::new(crate::balance::TargetStates::default()),
+                balancer_status: Arc::default(),
             }),
         })
     }
@@ -135,7 +136,15 @@ impl Server {
         let mut seen: Option<Arc<NetworkView>> = None;
         let mut tick = tokio::time::interval(Duration::from_millis(100));
         let mut ticks: u32 = 0;
-        let mut balancers = crate::balance::Balancers::new(Arc::clone(&self.shared.target_states));
+        let mut balancers = crate::balance::Balancers::new(
+            Arc::clone(&self.shared.target_states),
+            Arc::clone(&self.shared.engine),
+            Arc::clone(&self.shared.balancer_status),
+        );
+        let deliverer = tokio::spawn(crate::notify::deliver_forever(
+            Arc::clone(&self.shared.engine),
+            self.shared.config.notification_webhooks.clone(),
+        ));
         tokio::pin!(shutdown);
         loop {
             let (stream, peer) = tokio::select! {
@@ -209,6 +218,7 @@ impl Server {
             listener.task.abort();
         }
         drop(balancers);
+        deliverer.abort();
         if tokio::time::timeout(self.shared.config.shutdown_grace, graceful.shutdown())
             .await
             .is_err()

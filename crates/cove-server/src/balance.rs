@@ -7,14 +7,15 @@
 
 use std::collections::HashMap;
 use std::hash::{Hash, Hasher};
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::{TcpListener, TcpSocket, TcpStream};
 use tokio::task::JoinHandle;
 
+use cove_engine::Engine;
 use cove_engine::balancer::{BalancerListener, HealthCheck};
 use cove_engine::network::NetworkView;
 
@@ -126,9 +127,15 @@ impl TargetStates {
 /// a Proxy Protocol LOCAL header.
 type Checks = Vec<(SocketAddr, HealthCheck, bool)>;
 
+/// Listener address -> `None` while listened on, or why it cannot be.
+pub type BalancerStatus = Mutex<HashMap<SocketAddr, Option<String>>>;
+
 /// Serves every load balancer listener of the current network view until dropped.
 pub struct Balancers {
     states: Arc<TargetStates>,
+    engine: Arc<Engine>,
+    /// Which listeners are up, for the endpoints (and load balancers) they belong to.
+    status: Arc<BalancerStatus>,
     listeners: HashMap<SocketAddr, JoinHandle<()>>,
     /// Per listener address: what it forwards to, swapped when the view changes.
     routes: Arc<Mutex<HashMap<SocketAddr, Arc<BalancerListener>>>>,
@@ -137,9 +144,15 @@ pub struct Balancers {
 }
 
 impl Balancers {
-    pub fn new(states: Arc<TargetStates>) -> Balancers {
+    pub fn new(
+        states: Arc<TargetStates>,
+        engine: Arc<Engine>,
+        status: Arc<BalancerStatus>,
+    ) -> Balancers {
         Balancers {
             states,
+            engine,
+            status,
             listeners: HashMap::new(),
             routes: Arc::new(Mutex::new(HashMap::new())),
             checkers: HashMap::new(),
@@ -163,8 +176,10 @@ impl Balancers {
             keep
         });
         *self.routes.lock().unwrap_or_else(|e| e.into_inner()) = wanted.clone();
+        let mut status: HashMap<SocketAddr, Option<String>> = HashMap::new();
         for addr in wanted.keys() {
             if self.listeners.contains_key(addr) {
+                status.insert(*addr, None);
                 continue;
             }
             match TcpListener::bind(addr).await {
@@ -172,6 +187,7 @@ impl Balancers {
                     tracing::info!(%addr, "load balancer listening");
                     let routes = Arc::clone(&self.routes);
                     let states = Arc::clone(&self.states);
+                    let engine = Arc::clone(&self.engine);
                     let addr = *addr;
                     let task = tokio::spawn(async move {
                         loop {
@@ -188,6 +204,7 @@ impl Balancers {
                                             peer,
                                             route,
                                             Arc::clone(&states),
+                                            Arc::clone(&engine),
                                         ));
                                     }
                                 }
@@ -199,10 +216,15 @@ impl Balancers {
                         }
                     });
                     self.listeners.insert(addr, task);
+                    status.insert(addr, None);
                 }
-                Err(err) => tracing::error!(%addr, %err, "cannot listen for a load balancer"),
+                Err(err) => {
+                    tracing::error!(%addr, %err, "cannot listen for a load balancer");
+                    status.insert(*addr, Some(format!("Cove cannot listen on {addr}: {err}")));
+                }
             }
         }
+        *self.status.lock().unwrap_or_else(|e| e.into_inner()) = status;
         // One checker per target group in use, checking each target once per interval.
         let mut groups: HashMap<String, Checks> = HashMap::new();
         for b in &view.balancers {
@@ -338,8 +360,20 @@ async fn forward(
     peer: SocketAddr,
     route: Arc<BalancerListener>,
     states: Arc<TargetStates>,
+    engine: Arc<Engine>,
 ) {
     let _ = client.set_nodelay(true);
+    // On an endpoint's network interface, the client must reach it and be admitted by its
+    // security groups, as at any interface endpoint; otherwise the connection is closed.
+    if let Some(guard) = &route.endpoint {
+        let view = engine.network_view();
+        if !guard.reachable_from(peer.ip(), view.subnet_of(peer.ip()).as_deref())
+            || !guard.admits(peer.ip(), route.addr.port())
+        {
+            tracing::debug!(%peer, endpoint = %guard.endpoint.endpoint, "connection refused by the endpoint's security groups or routes");
+            return;
+        }
+    }
     let targets = candidates(&route, &states);
     if targets.is_empty() {
         tracing::debug!(%peer, lb = %route.load_balancer, "no target to forward to");
@@ -352,13 +386,17 @@ async fn forward(
     for i in 0..targets.len() {
         let target = targets[(start + i) % targets.len()];
         let Ok(Ok(mut upstream)) =
-            tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(target)).await
+            tokio::time::timeout(CONNECT_TIMEOUT, connect_from(route.node, target)).await
         else {
             continue;
         };
         let _ = upstream.set_nodelay(true);
         if route.proxy_protocol_v2 {
-            let header = crate::proxy::encode_v2(Some((peer, route.addr)), None, 0);
+            let vpce = route
+                .endpoint
+                .as_ref()
+                .map(|e| e.endpoint.endpoint.as_str());
+            let header = crate::proxy::encode_v2(Some((peer, route.addr)), vpce, 0);
             if upstream.write_all(&header).await.is_err() {
                 continue;
             }
@@ -367,6 +405,23 @@ async fn forward(
         return;
     }
     tracing::debug!(%peer, lb = %route.load_balancer, "every target refused the connection");
+}
+
+/// Connects to `target` from the load balancer's own address, as an NLB's connections to IP
+/// targets come from its private address; from any local address when this machine does not
+/// hold that one (a balancer whose subnet is not local here).
+async fn connect_from(node: IpAddr, target: SocketAddr) -> std::io::Result<TcpStream> {
+    if node.is_ipv4() == target.is_ipv4() {
+        let socket = if node.is_ipv4() {
+            TcpSocket::new_v4()?
+        } else {
+            TcpSocket::new_v6()?
+        };
+        if socket.bind(SocketAddr::new(node, 0)).is_ok() {
+            return socket.connect(target).await;
+        }
+    }
+    TcpStream::connect(target).await
 }
 
 #[cfg(test)]

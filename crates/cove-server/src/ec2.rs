@@ -3,12 +3,15 @@
 //! VPC endpoints, with EC2's XML (`…Set`/`item` lists, lower-camel members), filters and
 //! `DryRun`. Each action is authorized like any AWS call (`ec2:CreateVpc`, …).
 
+use std::net::{IpAddr, SocketAddr};
+
 use cove_engine::Engine;
 use cove_engine::network::{
     EndpointChange, InterfaceRequest, InternetGateway, NetworkInterface, NetworkState,
     PeeringConnection, Permission, RouteTable, SecurityGroup, Subnet, Tags, Vpc, VpcEndpoint,
     dynamodb_prefix_list, dynamodb_service,
 };
+use cove_engine::services::service_id_of;
 use cove_query::{Params, Xml};
 
 use crate::authz::{Guard, Keys};
@@ -17,7 +20,7 @@ use crate::error::Failure;
 pub const EC2_NAMESPACE: &str = "http://ec2.amazonaws.com/doc/2016-11-15/";
 
 /// A required parameter, or EC2's MissingParameter error.
-fn required<'p>(params: &'p Params, name: &str) -> Result<&'p str, Failure> {
+pub(crate) fn required<'p>(params: &'p Params, name: &str) -> Result<&'p str, Failure> {
     params.get(name).ok_or_else(|| {
         Failure::Ec2Input(
             "MissingParameter",
@@ -27,7 +30,7 @@ fn required<'p>(params: &'p Params, name: &str) -> Result<&'p str, Failure> {
 }
 
 /// A list parameter (`Name.1`, `Name.2`, …) as owned strings.
-fn id_list(params: &Params, name: &str) -> Vec<String> {
+pub(crate) fn id_list(params: &Params, name: &str) -> Vec<String> {
     params
         .indexed(name)
         .into_iter()
@@ -36,12 +39,12 @@ fn id_list(params: &Params, name: &str) -> Vec<String> {
 }
 
 /// EC2 prints times with milliseconds.
-fn timestamp(epoch: i64) -> String {
+pub(crate) fn timestamp(epoch: i64) -> String {
     let iso = cove_query::iso8601(epoch);
     format!("{}.000Z", iso.trim_end_matches('Z'))
 }
 
-fn write_tags(x: &mut Xml, tags: &Tags) {
+pub(crate) fn write_tags(x: &mut Xml, tags: &Tags) {
     x.open("tagSet");
     for (k, v) in tags {
         x.open("item").leaf("key", k).leaf("value", v).close("item");
@@ -51,7 +54,11 @@ fn write_tags(x: &mut Xml, tags: &Tags) {
 
 /// Whether a resource passes EC2 filters: every filter must match one of its values for
 /// that name (`tag:Key` filters match tag values).
-fn passes(filters: &[(String, Vec<String>)], attrs: &[(&str, String)], tags: &Tags) -> bool {
+pub(crate) fn passes(
+    filters: &[(String, Vec<String>)],
+    attrs: &[(&str, String)],
+    tags: &Tags,
+) -> bool {
     filters.iter().all(|(name, wanted)| {
         let values: Vec<&str> = if let Some(key) = name.strip_prefix("tag:") {
             tags.iter()
@@ -88,7 +95,7 @@ fn glob(pattern: &str, text: &str) -> bool {
 }
 
 /// The ids a Describe asks for; each must exist.
-fn selected<'a, T>(
+pub(crate) fn selected<'a, T>(
     ids: &[&str],
     all: &'a std::collections::BTreeMap<String, T>,
     not_found: (&'static str, &str),
@@ -457,37 +464,99 @@ fn write_network_interface(
         .close("item");
 }
 
+/// What is being listened on, read once per request: interface-endpoint addresses (by the
+/// accept loop) and load balancer listeners, those of endpoints to endpoint services
+/// included (by the balancers), with the network view they follow.
+pub(crate) struct Listening {
+    interfaces: std::collections::HashMap<IpAddr, Option<String>>,
+    balancers: std::collections::HashMap<SocketAddr, Option<String>>,
+    view: std::sync::Arc<cove_engine::network::NetworkView>,
+}
+
+impl Listening {
+    pub(crate) fn now(shared: &crate::Shared) -> Listening {
+        Listening {
+            interfaces: shared
+                .listeners
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .clone(),
+            balancers: shared
+                .balancer_status
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .clone(),
+            view: shared.engine.network_view(),
+        }
+    }
+
+    /// `None` while every listener on `ip` is up, `Some(None)` while one is not yet,
+    /// `Some(Some(reason))` when one cannot be.
+    fn balancer_state(&self, ip: IpAddr) -> Option<Option<String>> {
+        let mut state = None;
+        for b in self.view.balancers.iter().filter(|b| b.addr.ip() == ip) {
+            match self.balancers.get(&b.addr) {
+                None => state = Some(None),
+                Some(None) => {}
+                Some(Some(reason)) => return Some(Some(reason.clone())),
+            }
+        }
+        state
+    }
+}
+
 /// An endpoint's state, with the reason when it failed. A gateway endpoint is `available` at
 /// once; an interface endpoint is `pending` until Cove listens on every one of its addresses,
 /// then `available`, or `failed` when it cannot listen on one of them (the reason says why).
-fn endpoint_state(e: &VpcEndpoint, listeners: &Listeners) -> (&'static str, Option<String>) {
+/// An endpoint to an endpoint service is `pendingAcceptance` or `rejected` as its provider
+/// decided, and once accepted follows its listeners (one per listener of the service's load
+/// balancer) the same way.
+pub(crate) fn endpoint_state(
+    e: &VpcEndpoint,
+    listening: &Listening,
+) -> (&'static str, Option<String>) {
     if e.kind != "Interface" {
         return ("available", None);
     }
+    match e.connection.as_deref() {
+        Some("pendingAcceptance") => return ("pendingAcceptance", None),
+        Some("rejected") => return ("rejected", None),
+        _ => {}
+    }
+    let service = e.service_id().is_some();
     let mut state = "available";
     for eni in &e.interfaces {
-        let ip = eni.ip.parse::<std::net::IpAddr>().ok();
-        match ip.and_then(|ip| listeners.get(&ip)) {
-            None => state = "pending",
-            Some(None) => {}
-            Some(Some(reason)) => return ("failed", Some(reason.clone())),
+        let Ok(ip) = eni.ip.parse::<IpAddr>() else {
+            state = "pending";
+            continue;
+        };
+        let status = if service {
+            listening.balancer_state(ip)
+        } else {
+            match listening.interfaces.get(&ip) {
+                None => Some(None),
+                Some(None) => None,
+                Some(Some(reason)) => Some(Some(reason.clone())),
+            }
+        };
+        match status {
+            None => {}
+            Some(None) => state = "pending",
+            Some(Some(reason)) => return ("failed", Some(reason)),
         }
     }
     (state, None)
 }
 
-/// Interface-endpoint address -> `None` while listened on, or why it cannot be.
-type Listeners = std::collections::HashMap<std::net::IpAddr, Option<String>>;
-
-fn write_endpoint(
+pub(crate) fn write_endpoint(
     x: &mut Xml,
     tag: &str,
     network: &NetworkState,
     e: &VpcEndpoint,
-    listeners: &Listeners,
+    listening: &Listening,
 ) {
     let (owner, region) = (network.account.as_str(), network.region.as_str());
-    let (state, failure) = endpoint_state(e, listeners);
+    let (state, failure) = endpoint_state(e, listening);
     x.open(tag)
         .leaf("vpcEndpointId", &e.id)
         .leaf("vpcEndpointType", &e.kind)
@@ -506,7 +575,10 @@ fn write_endpoint(
     x.close("subnetIdSet");
     write_groups(x, network, &e.security_groups);
     x.leaf("ipAddressType", "ipv4")
-        .leaf("privateDnsEnabled", "false")
+        .leaf(
+            "privateDnsEnabled",
+            if e.private_dns { "true" } else { "false" },
+        )
         .leaf("requesterManaged", "false")
         .open("networkInterfaceIdSet");
     for eni in &e.interfaces {
@@ -539,11 +611,11 @@ pub fn ec2(
     guard: &Guard<'_>,
     region: &str,
     listener: Option<std::net::SocketAddr>,
-    listeners: &crate::ListenerStatus,
+    shared: &crate::Shared,
     action: &str,
     params: &Params,
 ) -> Result<String, Failure> {
-    let listening = || listeners.lock().unwrap_or_else(|e| e.into_inner()).clone();
+    let listening = || Listening::now(shared);
     let account = guard.principal().account.clone();
     let arn = |kind: &str, id: &str| format!("arn:aws:ec2:{region}:{account}:{kind}/{id}");
     let authorize = |resource: &str| -> Result<(), Failure> {
@@ -849,45 +921,6 @@ pub fn ec2(
             }
             x.close("prefixListSet");
         }
-        "DescribeVpcEndpointServices" => {
-            authorize("*")?;
-            let name = dynamodb_service(region);
-            x.open("serviceNameSet")
-                .leaf("item", &name)
-                .close("serviceNameSet")
-                .open("serviceDetailSet")
-                .open("item")
-                .leaf("serviceName", &name)
-                .leaf(
-                    "serviceId",
-                    &format!("vpce-svc-{}", &dynamodb_prefix_list(region)[3..]),
-                )
-                .open("serviceType")
-                .open("item")
-                .leaf("serviceType", "Gateway")
-                .close("item")
-                .open("item")
-                .leaf("serviceType", "Interface")
-                .close("item")
-                .close("serviceType")
-                .open("availabilityZoneSet");
-            for zone in ["a", "b", "c"] {
-                x.leaf("item", &format!("{region}{zone}"));
-            }
-            x.close("availabilityZoneSet")
-                .leaf("owner", "amazon")
-                .open("baseEndpointDnsNameSet")
-                .leaf("item", &format!("dynamodb.{region}.vpce.amazonaws.com"))
-                .close("baseEndpointDnsNameSet")
-                .leaf("vpcEndpointPolicySupported", "true")
-                .leaf("acceptanceRequired", "false")
-                .leaf("managesVpcEndpoints", "false")
-                .open("supportedIpAddressTypes")
-                .leaf("item", "ipv4")
-                .close("supportedIpAddressTypes")
-                .close("item")
-                .close("serviceDetailSet");
-        }
         "CreateVpcEndpoint" => {
             let vpc = required(params, "VpcId")?;
             let service = required(params, "ServiceName")?;
@@ -918,17 +951,27 @@ pub fn ec2(
                             addresses.push((subnet.to_string(), ip.to_string()));
                         }
                     }
-                    engine.network_update(&account, region, |s| {
-                        s.create_interface_endpoint(InterfaceRequest {
-                            vpc,
-                            service,
-                            subnets: &subnets,
-                            addresses: &addresses,
-                            groups: &groups,
-                            policy,
-                            tags,
-                        })
-                    })?
+                    let request = InterfaceRequest {
+                        vpc,
+                        service,
+                        subnets: &subnets,
+                        addresses: &addresses,
+                        groups: &groups,
+                        policy,
+                        tags,
+                        private_dns: params.get("PrivateDnsEnabled") != Some("false"),
+                    };
+                    if service_id_of(service).is_some() {
+                        // An endpoint service of any account: PrivateLink.
+                        let principal = guard.principal().principal_arn().to_string();
+                        engine.network_region_update(region, |r| {
+                            r.create_service_endpoint(&account, &principal, request)
+                        })?
+                    } else {
+                        engine.network_update(&account, region, |s| {
+                            s.create_interface_endpoint(request)
+                        })?
+                    }
                 }
                 other => {
                     return Err(Failure::Ec2Input(
@@ -937,15 +980,15 @@ pub fn ec2(
                     ));
                 }
             };
-            let listeners = listening();
+            let listening = listening();
             engine.network_read(&account, region, |s| {
-                write_endpoint(&mut x, "vpcEndpoint", s, &endpoint, &listeners)
+                write_endpoint(&mut x, "vpcEndpoint", s, &endpoint, &listening)
             });
         }
         "DescribeVpcEndpoints" => {
             authorize("*")?;
             let ids = params.indexed("VpcEndpointId");
-            let listeners = listening();
+            let listening = listening();
             engine.network_read(&account, region, |s| -> Result<(), Failure> {
                 x.open("vpcEndpointSet");
                 for e in selected(
@@ -958,10 +1001,10 @@ pub fn ec2(
                         ("vpc-id", e.vpc.clone()),
                         ("service-name", e.service_name.clone()),
                         ("vpc-endpoint-type", e.kind.clone()),
-                        ("vpc-endpoint-state", endpoint_state(e, &listeners).0.into()),
+                        ("vpc-endpoint-state", endpoint_state(e, &listening).0.into()),
                     ];
                     if passes(&filters, &attrs, &e.tags) {
-                        write_endpoint(&mut x, "item", s, e, &listeners);
+                        write_endpoint(&mut x, "item", s, e, &listening);
                     }
                 }
                 x.close("vpcEndpointSet");
@@ -1102,7 +1145,8 @@ pub fn ec2(
             authorize(&arn("vpc-endpoint", "*"))?;
             x.open("unsuccessful");
             for id in ids {
-                if let Err(err) = engine.network_update(&account, region, |s| s.delete_endpoint(id))
+                if let Err(err) =
+                    engine.network_region_update(region, |r| r.delete_endpoint(&account, id))
                 {
                     let (code, message) = match &err {
                         cove_engine::EngineError::Ec2(code, message) => (*code, message.clone()),
@@ -1119,7 +1163,17 @@ pub fn ec2(
             }
             x.close("unsuccessful");
         }
-        _ => return Err(Failure::InvalidAction(action.to_string())),
+        _ => {
+            let context = crate::privatelink::Context {
+                engine,
+                guard,
+                region,
+                account: &account,
+                authorize: &authorize,
+                listening: &listening,
+            };
+            crate::privatelink::ec2(&context, action, params, &mut x)?;
+        }
     }
     Ok(x.finish())
 }

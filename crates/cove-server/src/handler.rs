@@ -362,7 +362,7 @@ async fn serve_query(
                     &guard,
                     &caller.region,
                     conn.local,
-                    &shared.listeners,
+                    &shared,
                     &action,
                     &params,
                 )

@@ -21,6 +21,8 @@ mod elb;
 pub mod error;
 mod handler;
 mod iam;
+mod notify;
+mod privatelink;
 mod proxy;
 
 use std::net::SocketAddr;
@@ -69,6 +71,8 @@ pub struct ServerConfig {
     pub endpoint_ca_dir: Option<PathBuf>,
     /// Where to append one JSON line per authorization decision; no audit log when `None`.
     pub audit_log: Option<PathBuf>,
+    /// (SNS topic ARN, webhook URL): where connection notifications for each topic go.
+    pub notification_webhooks: Vec<(String, String)>,
 }
 
 /// State shared by every connection.
@@ -88,6 +92,9 @@ pub(crate) struct Shared {
     pub listeners: ListenerStatus,
     /// The health of every load balancer target, kept by the health checkers.
     pub target_states: Arc<balance::TargetStates>,
+    /// Whether each load balancer listener (and each listener of an endpoint to an
+    /// endpoint service) is being listened on, kept by the balancers.
+    pub balancer_status: Arc<balance::BalancerStatus>,
 }
 
 /// Interface-endpoint address -> `None` (listening) or why it cannot listen.
