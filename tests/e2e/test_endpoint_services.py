@@ -14,6 +14,7 @@ import json
 import os
 import re
 import socket
+import struct
 import subprocess
 import threading
 import time
@@ -60,6 +61,32 @@ class Webhook:
         return self.events()
 
 
+def resolve(server, name, source):
+    """Asks `server` (host, port) for the A records of `name` over UDP from `source`:
+    (response code, addresses)."""
+    query = struct.pack(">HHHHHH", 0x1234, 0x0100, 1, 0, 0, 0)
+    query += b"".join(bytes([len(p)]) + p.encode() for p in name.split(".")) + b"\0"
+    query += struct.pack(">HH", 1, 1)
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.bind((source, 0))
+        s.settimeout(5)
+        s.sendto(query, server)
+        reply = s.recv(1500)
+    rcode, answers = reply[3] & 0x0F, struct.unpack(">H", reply[6:8])[0]
+    # The answers follow the question: each a name (labels, or a pointer), type, class, TTL,
+    # and the data's length and bytes.
+    addresses, at = [], len(query)
+    for _ in range(answers):
+        while reply[at] != 0 and reply[at] < 0xC0:
+            at += 1 + reply[at]
+        at += 2 if reply[at] >= 0xC0 else 1
+        at += 8  # type, class, TTL
+        length = struct.unpack(">H", reply[at:at + 2])[0]
+        addresses.append(socket.inet_ntoa(reply[at + 2:at + 2 + length]))
+        at += 2 + length
+    return rcode, sorted(addresses)
+
+
 def free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -90,7 +117,9 @@ def two_zone_vpc(cove, env, prefix):
 def test_endpoint_service_with_acceptance_proxy_protocol_and_notifications(tmp_path, aws_env):
     hook = Webhook()
     data_dir = tmp_path / "data"
-    cove = Cove(data_dir, ["--notification-webhook", f"{TOPIC}={hook.url}"])
+    dns = ("127.0.0.1", free_port())
+    cove = Cove(data_dir, ["--notification-webhook", f"{TOPIC}={hook.url}",
+                           "--dns-listen", f"{dns[0]}:{dns[1]}"])
     a = Target("target-a", "127.81.1.10")
     b = Target("target-b", "127.81.2.10")
     env = aws_env
@@ -120,7 +149,8 @@ def test_endpoint_service_with_acceptance_proxy_protocol_and_notifications(tmp_p
             "--port", str(port), "--default-actions", f"Type=forward,TargetGroupArn={group}")
 
         service = aws(cove, env, "ec2", "create-vpc-endpoint-service-configuration",
-                      "--network-load-balancer-arns", lb, "--acceptance-required")[1]["ServiceConfiguration"]
+                      "--network-load-balancer-arns", lb, "--acceptance-required",
+                      "--private-dns-name", "api.example.test")[1]["ServiceConfiguration"]
         service_id, name = service["ServiceId"], service["ServiceName"]
         assert re.fullmatch(r"vpce-svc-[0-9a-f]{17}", service_id)
         assert name == f"com.amazonaws.vpce.{REGION}.{service_id}"
@@ -163,6 +193,7 @@ def test_endpoint_service_with_acceptance_proxy_protocol_and_notifications(tmp_p
         assert details["ServiceNames"] == [name]
         assert detail["Owner"] == PROVIDER and detail["AcceptanceRequired"] is True
         assert detail["ServiceType"] == [{"ServiceType": "Interface"}]
+        assert detail["PrivateDnsName"] == "api.example.test"
 
         # The endpoint's security group admits the consumer VPC on the listener's port.
         group_id = aws(cove, consumer, "ec2", "create-security-group", "--group-name", "svc",
@@ -211,6 +242,13 @@ def test_endpoint_service_with_acceptance_proxy_protocol_and_notifications(tmp_p
         assert seen["source"] == CLIENT
         assert seen["destination"] == ("127.82.1.4", port)
         assert seen["vpce"] == endpoint_id
+        # The service's private DNS name resolves to the endpoint in the consumer's VPC only;
+        # the endpoint's own names resolve anywhere.
+        assert endpoint["PrivateDnsEnabled"] is True
+        assert resolve(dns, "api.example.test", CLIENT) == (0, ["127.82.1.4", "127.82.2.4"])
+        assert resolve(dns, "api.example.test", "127.0.0.1")[0] == 5  # REFUSED
+        assert resolve(dns, endpoint["DnsEntries"][0]["DnsName"], "127.0.0.1") == \
+            (0, ["127.82.1.4", "127.82.2.4"])
         # The endpoint's security group turns away sources it does not admit.
         assert call("127.82.1.4", port, source=OUTSIDER) == ""
         # While connections are active, the service cannot be deleted.

@@ -1618,6 +1618,9 @@ pub struct NetworkView {
     pub dns: HashMap<String, Vec<Ipv4Addr>>,
     /// Every network load balancer listener: one per (load balancer address, port).
     pub balancers: Vec<Arc<BalancerListener>>,
+    /// Endpoint services' private DNS names (lower case) as their consumers resolve them:
+    /// for each consumer VPC whose endpoint enables private DNS, that endpoint's addresses.
+    pub private_dns: HashMap<String, Vec<(String, Vec<Ipv4Addr>)>>,
 }
 
 impl NetworkView {
@@ -1795,7 +1798,39 @@ pub(crate) fn compile(states: &HashMap<(String, String), NetworkState>) -> Netwo
         gateways,
         dns: dns_table(states),
         balancers,
+        private_dns: private_dns_table(states),
     }
+}
+
+/// The table of [`NetworkView::private_dns`]: each accepted endpoint with private DNS on, by
+/// its service's private DNS name.
+fn private_dns_table(states: &States) -> HashMap<String, Vec<(String, Vec<Ipv4Addr>)>> {
+    let mut names: HashMap<String, Vec<(String, Vec<Ipv4Addr>)>> = HashMap::new();
+    for ((_, region), state) in states {
+        for e in state.endpoints.values() {
+            if !e.private_dns || e.connection.as_deref() != Some("accepted") {
+                continue;
+            }
+            let private_name = states
+                .iter()
+                .filter(|((_, r), _)| r == region)
+                .flat_map(|(_, s)| s.endpoint_services.values())
+                .find(|svc| svc.name == e.service_name)
+                .and_then(|svc| svc.private_dns_name.clone());
+            if let Some(name) = private_name {
+                let ips = e
+                    .interfaces
+                    .iter()
+                    .filter_map(|i| i.ip.parse().ok())
+                    .collect();
+                names
+                    .entry(name.to_ascii_lowercase())
+                    .or_default()
+                    .push((e.vpc.clone(), ips));
+            }
+        }
+    }
+    names
 }
 
 /// The DNS table of [`NetworkView::dns`]: every resolvable name of every interface endpoint.
@@ -1818,6 +1853,18 @@ fn dns_table(states: &HashMap<(String, String), NetworkState>) -> HashMap<String
 }
 
 impl NetworkView {
+    /// The addresses an endpoint service's private DNS name resolves to in `vpc`: those of
+    /// the VPC's endpoint to the service, when it enables private DNS. Matched without
+    /// regard to case, with or without the root's dot.
+    pub fn private_dns_lookup(&self, name: &str, vpc: &str) -> Option<&[Ipv4Addr]> {
+        let name = name.strip_suffix('.').unwrap_or(name).to_ascii_lowercase();
+        self.private_dns
+            .get(&name)?
+            .iter()
+            .find(|(v, _)| v == vpc)
+            .map(|(_, ips)| ips.as_slice())
+    }
+
     /// The addresses a DNS name resolves to, if it is an interface endpoint's name. The name
     /// is matched without regard to case and may end with the root's dot, as DNS names do.
     pub fn dns_lookup(&self, name: &str) -> Option<&[Ipv4Addr]> {

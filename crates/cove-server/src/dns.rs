@@ -9,7 +9,7 @@
 //! FORMERR or no answer); this module only decides the answer.
 
 use std::future::Future;
-use std::net::{Ipv4Addr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -53,12 +53,15 @@ pub(crate) enum Answer<'v> {
     Refused,
 }
 
-/// Decides the answer to one question from the network view.
+/// Decides the answer to one question from the network view, asked from `source`: names
+/// under `vpce.amazonaws.com` for anyone, and an endpoint service's private DNS name for
+/// clients in a VPC whose endpoint to that service enables private DNS.
 pub(crate) fn answer<'v>(
     view: &'v NetworkView,
     name: &Name,
     class: DNSClass,
     kind: RecordType,
+    source: IpAddr,
 ) -> Answer<'v> {
     let labels: Vec<&[u8]> = name.iter().collect();
     let in_zone = labels.len() > ZONE.len()
@@ -67,8 +70,18 @@ pub(crate) fn answer<'v>(
             .rev()
             .zip(ZONE)
             .all(|(label, zone)| label.eq_ignore_ascii_case(zone.as_bytes()));
-    if !in_zone || class != DNSClass::IN {
+    if class != DNSClass::IN {
         return Answer::Refused;
+    }
+    if !in_zone {
+        let private = view
+            .subnet_of(source)
+            .and_then(|subnet| view.private_dns_lookup(&name.to_ascii(), &subnet.vpc));
+        return match private {
+            Some(ips) if matches!(kind, RecordType::A | RecordType::ANY) => Answer::Addresses(ips),
+            Some(_) => Answer::NoData,
+            None => Answer::Refused,
+        };
     }
     // A label holding a dot (possible on the wire, escaped in text) would join into a
     // different name; no endpoint name has one.
@@ -110,7 +123,8 @@ impl RequestHandler for Responder {
         } else {
             let query = queries[0].original();
             let view = self.engine.network_view();
-            match answer(&view, query.name(), query.query_class(), query.query_type()) {
+            let (name, class, kind) = (query.name(), query.query_class(), query.query_type());
+            match answer(&view, name, class, kind, request.src().ip()) {
                 Answer::Addresses(ips) => {
                     metadata.authoritative = true;
                     records = ips
@@ -235,7 +249,14 @@ mod tests {
     }
 
     fn ask<'v>(view: &'v NetworkView, name: &str, kind: RecordType) -> Answer<'v> {
-        answer(view, &Name::from_ascii(name).unwrap(), DNSClass::IN, kind)
+        let source = "127.0.0.1".parse().unwrap();
+        answer(
+            view,
+            &Name::from_ascii(name).unwrap(),
+            DNSClass::IN,
+            kind,
+            source,
+        )
     }
 
     fn ips(list: &[&str]) -> Vec<Ipv4Addr> {
@@ -295,6 +316,60 @@ mod tests {
     }
 
     #[test]
+    fn private_dns_names_answer_only_in_their_consumer_vpc() {
+        use cove_engine::network::SubnetRoute;
+        let subnet = |cidr: &str, vpc: &str| {
+            std::sync::Arc::new(SubnetRoute {
+                net: cidr.parse().unwrap(),
+                account: "111122223333".into(),
+                vpc: vpc.into(),
+                subnet: format!("subnet-{vpc}"),
+                internet: false,
+                gateways: Vec::new(),
+                peer_routes: Vec::new(),
+            })
+        };
+        let view = NetworkView {
+            subnets: vec![
+                subnet("127.82.1.0/24", "vpc-a"),
+                subnet("127.84.1.0/24", "vpc-b"),
+            ],
+            private_dns: HashMap::from([(
+                "api.example.test".to_string(),
+                vec![("vpc-a".to_string(), ips(&["127.82.1.4"]))],
+            )]),
+            ..NetworkView::default()
+        };
+        let asked = |name: &str, kind: RecordType, from: &str| {
+            answer(
+                &view,
+                &Name::from_ascii(name).unwrap(),
+                DNSClass::IN,
+                kind,
+                from.parse().unwrap(),
+            )
+        };
+        let a = ips(&["127.82.1.4"]);
+        assert_eq!(
+            asked("API.example.test.", RecordType::A, "127.82.1.50"),
+            Answer::Addresses(&a)
+        );
+        assert_eq!(
+            asked("api.example.test", RecordType::AAAA, "127.82.1.50"),
+            Answer::NoData
+        );
+        // Another VPC, or no VPC, does not resolve it through Cove.
+        assert_eq!(
+            asked("api.example.test", RecordType::A, "127.84.1.50"),
+            Answer::Refused
+        );
+        assert_eq!(
+            asked("api.example.test", RecordType::A, "127.0.0.1"),
+            Answer::Refused
+        );
+    }
+
+    #[test]
     fn names_outside_the_zone_are_refused() {
         let view = view();
         for name in [
@@ -309,7 +384,13 @@ mod tests {
         }
         let name = Name::from_ascii(REGIONAL).unwrap();
         assert_eq!(
-            answer(&view, &name, DNSClass::CH, RecordType::A),
+            answer(
+                &view,
+                &name,
+                DNSClass::CH,
+                RecordType::A,
+                [127, 0, 0, 1].into()
+            ),
             Answer::Refused
         );
     }
@@ -326,7 +407,13 @@ mod tests {
         ])
         .unwrap();
         assert_eq!(
-            answer(&view, &name, DNSClass::IN, RecordType::A),
+            answer(
+                &view,
+                &name,
+                DNSClass::IN,
+                RecordType::A,
+                [127, 0, 0, 1].into()
+            ),
             Answer::NxDomain
         );
     }
