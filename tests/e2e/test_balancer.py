@@ -7,6 +7,7 @@ thresholds and gets no new connection.
 """
 
 import socket
+import threading
 import time
 
 import ppv2_target
@@ -126,3 +127,113 @@ def test_network_load_balancer_forwards_with_proxy_protocol_and_health_checks(co
     finally:
         a.stop()
         b.stop()
+
+
+class Echo:
+    """A TCP server that answers each line with its name and the line, until the client
+    closes; it keeps connections open, so draining can be seen."""
+
+    def __init__(self, name, host):
+        self.name = name
+        self.sock = socket.socket()
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.sock.bind((host, 0))
+        self.sock.listen(64)
+        self.port = self.sock.getsockname()[1]
+        threading.Thread(target=self.serve, daemon=True).start()
+
+    def serve(self):
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            threading.Thread(target=self.echo, args=(conn,), daemon=True).start()
+
+    def echo(self, conn):
+        with conn, conn.makefile("rwb") as f:
+            for line in f:
+                f.write(self.name.encode() + b":" + line)
+                f.flush()
+
+    def stop(self):
+        self.sock.close()
+
+
+def test_deregistered_targets_drain_and_listeners_take_an_idle_timeout(cove, aws_env):
+    one = Echo("one", "127.85.1.10")
+    two = Echo("two", "127.85.1.11")
+    try:
+        vpc = aws(cove, aws_env, "ec2", "create-vpc", "--cidr-block", "127.85.0.0/16")[1]["Vpc"]["VpcId"]
+        subnet = aws(cove, aws_env, "ec2", "create-subnet", "--vpc-id", vpc, "--cidr-block", "127.85.1.0/24",
+                     "--availability-zone", f"{REGION}a")[1]["Subnet"]["SubnetId"]
+        lb = aws(cove, aws_env, "elbv2", "create-load-balancer", "--name", "drain", "--type", "network",
+                 "--scheme", "internal", "--subnets", subnet)[1]["LoadBalancers"][0]["LoadBalancerArn"]
+        group = aws(cove, aws_env, "elbv2", "create-target-group", "--name", "drain", "--protocol", "TCP",
+                    "--port", str(one.port), "--vpc-id", vpc, "--target-type", "ip")[1]["TargetGroups"][0]["TargetGroupArn"]
+        aws(cove, aws_env, "elbv2", "modify-target-group-attributes", "--target-group-arn", group,
+            "--attributes", "Key=deregistration_delay.timeout_seconds,Value=2")
+        targets = {"one": f"Id=127.85.1.10,Port={one.port}", "two": f"Id=127.85.1.11,Port={two.port}"}
+        aws(cove, aws_env, "elbv2", "register-targets", "--target-group-arn", group, "--targets", *targets.values())
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        listener = aws(cove, aws_env, "elbv2", "create-listener", "--load-balancer-arn", lb, "--protocol", "TCP",
+                       "--port", str(port), "--default-actions",
+                       f"Type=forward,TargetGroupArn={group}")[1]["Listeners"][0]["ListenerArn"]
+
+        # The listener's idle timeout is ELB's 350 s, and can be set within 60-6000 s.
+        attributes = aws(cove, aws_env, "elbv2", "describe-listener-attributes", "--listener-arn", listener)[1]
+        assert attributes["Attributes"] == [{"Key": "tcp.idle_timeout.seconds", "Value": "350"}]
+        changed = aws(cove, aws_env, "elbv2", "modify-listener-attributes", "--listener-arn", listener,
+                      "--attributes", "Key=tcp.idle_timeout.seconds,Value=120")[1]
+        assert changed["Attributes"] == [{"Key": "tcp.idle_timeout.seconds", "Value": "120"}]
+        assert "(ValidationError)" in denied(cove, aws_env, PUBLIC, "elbv2", "modify-listener-attributes",
+                                             "--listener-arn", listener,
+                                             "--attributes", "Key=tcp.idle_timeout.seconds,Value=30")
+
+        deadline = time.time() + 5
+        while True:
+            try:
+                flow = socket.create_connection(("127.85.1.4", port), timeout=10, source_address=(CLIENT, 0))
+                break
+            except OSError:
+                if time.time() > deadline:
+                    raise
+                time.sleep(0.2)
+        stream = flow.makefile("rwb")
+        stream.write(b"hello\n")
+        stream.flush()
+        name = stream.readline().decode().split(":")[0]
+        assert name in targets
+        other = "two" if name == "one" else "one"
+
+        # Deregistered, the flow's target drains: its open flow still works, new flows go to
+        # the other target, and DescribeTargetHealth shows it draining.
+        aws(cove, aws_env, "elbv2", "deregister-targets", "--target-group-arn", group, "--targets", targets[name])
+        time.sleep(0.3)
+        described = aws(cove, aws_env, "elbv2", "describe-target-health", "--target-group-arn", group)[1]
+        states = {d["Target"]["Id"]: d["TargetHealth"] for d in described["TargetHealthDescriptions"]}
+        drained_ip = "127.85.1.10" if name == "one" else "127.85.1.11"
+        assert states[drained_ip]["State"] == "draining"
+        assert states[drained_ip]["Reason"] == "Target.DeregistrationInProgress"
+        stream.write(b"still\n")
+        stream.flush()
+        assert stream.readline() == f"{name}:still\n".encode()
+        for _ in range(5):
+            with socket.create_connection(("127.85.1.4", port), timeout=10, source_address=(CLIENT, 0)) as s:
+                s.sendall(b"new\n")
+                assert s.makefile("rb").readline() == f"{other}:new\n".encode()
+
+        # After the two-second delay Cove closes the drained flow, and the target is gone.
+        flow.settimeout(10)
+        started = time.time()
+        assert flow.recv(100) == b""
+        assert time.time() - started < 5
+        described = aws(cove, aws_env, "elbv2", "describe-target-health", "--target-group-arn", group)[1]
+        assert [d["Target"]["Id"] for d in described["TargetHealthDescriptions"]] == \
+            ["127.85.1.11" if name == "one" else "127.85.1.10"]
+        flow.close()
+    finally:
+        one.stop()
+        two.stop()

@@ -88,6 +88,16 @@ pub struct Listener {
     pub load_balancer: String,
     pub port: u16,
     pub target_group: String,
+    /// `tcp.idle_timeout.seconds`: a flow with no data either way for this long is closed.
+    #[serde(default = "default_idle_timeout")]
+    pub idle_timeout: u32,
+}
+
+/// ELB's default idle timeout of TCP flows through a network load balancer.
+pub const DEFAULT_IDLE_TIMEOUT: u32 = 350;
+
+fn default_idle_timeout() -> u32 {
+    DEFAULT_IDLE_TIMEOUT
 }
 
 /// What a CreateTargetGroup asks for, defaults applied by the caller where ELB has them.
@@ -370,10 +380,29 @@ impl NetworkState {
             load_balancer: lb.to_string(),
             port,
             target_group: group.to_string(),
+            idle_timeout: DEFAULT_IDLE_TIMEOUT,
         };
         self.listeners
             .insert(listener.arn.clone(), listener.clone());
         Ok(listener)
+    }
+
+    /// ModifyListenerAttributes: `tcp.idle_timeout.seconds`, 60 to 6000 as in ELB.
+    pub fn set_idle_timeout(&mut self, arn: &str, seconds: u32) -> Result<()> {
+        if !(60..=6000).contains(&seconds) {
+            return Err(elb_error(
+                "ValidationError",
+                format!(
+                    "The value of tcp.idle_timeout.seconds must be between 60 and 6000, got {seconds}"
+                ),
+            ));
+        }
+        let listener = self
+            .listeners
+            .get_mut(arn)
+            .ok_or_else(|| elb_error("ListenerNotFound", format!("Listener '{arn}' not found")))?;
+        listener.idle_timeout = seconds;
+        Ok(())
     }
 
     pub fn delete_listener(&mut self, arn: &str) -> Result<()> {
@@ -407,6 +436,36 @@ pub struct BalancerListener {
     /// On an endpoint's network interface: the endpoint (its id goes in the Proxy Protocol
     /// header's AWS TLV) and what guards the interface (security groups, routes).
     pub endpoint: Option<Arc<InterfaceListener>>,
+    /// Seconds a deregistered target keeps its open connections (`deregistration_delay`).
+    pub deregistration_delay: u32,
+    /// Seconds a flow may stay silent both ways before it is closed.
+    pub idle_timeout: u32,
+}
+
+/// Where one address of a listener forwards, from what [`forwarding`] found.
+fn listener_at(
+    addr: SocketAddr,
+    zone: &str,
+    found: (&LoadBalancer, &TargetGroup, ZonedTargets),
+    listener: &Listener,
+    node: IpAddr,
+    endpoint: Option<Arc<InterfaceListener>>,
+) -> BalancerListener {
+    let (lb, group, targets) = found;
+    BalancerListener {
+        addr,
+        zone: zone.to_string(),
+        load_balancer: lb.arn.clone(),
+        target_group: group.arn.clone(),
+        targets,
+        cross_zone: lb.cross_zone,
+        proxy_protocol_v2: group.proxy_protocol_v2,
+        health: group.health.clone(),
+        node,
+        endpoint,
+        deregistration_delay: group.deregistration_delay,
+        idle_timeout: listener.idle_timeout,
+    }
 }
 
 /// Registered targets, each with the zone of the subnet it lies in.
@@ -454,18 +513,16 @@ pub(crate) fn compile(state: &NetworkState) -> Vec<BalancerListener> {
             let Ok(ip) = eni.ip.parse::<IpAddr>() else {
                 continue;
             };
-            out.push(BalancerListener {
-                addr: SocketAddr::new(ip, listener.port),
-                zone: eni.availability_zone.clone(),
-                load_balancer: lb.arn.clone(),
-                target_group: group.arn.clone(),
-                targets: targets.clone(),
-                cross_zone: lb.cross_zone,
-                proxy_protocol_v2: group.proxy_protocol_v2,
-                health: group.health.clone(),
-                node: ip,
-                endpoint: None,
-            });
+            let found = (lb, group, targets.clone());
+            let addr = SocketAddr::new(ip, listener.port);
+            out.push(listener_at(
+                addr,
+                &eni.availability_zone,
+                found,
+                listener,
+                ip,
+                None,
+            ));
         }
     }
     out
@@ -505,21 +562,17 @@ pub(crate) fn compile_endpoint(
             .values()
             .filter(|l| l.load_balancer == lb.arn)
         {
-            let Some((lb, group, targets)) = forwarding(provider, listener) else {
+            let Some(found) = forwarding(provider, listener) else {
                 continue;
             };
-            out.push(BalancerListener {
-                addr: SocketAddr::new(ip, listener.port),
-                zone: eni.availability_zone.clone(),
-                load_balancer: lb.arn.clone(),
-                target_group: group.arn.clone(),
-                targets,
-                cross_zone: lb.cross_zone,
-                proxy_protocol_v2: group.proxy_protocol_v2,
-                health: group.health.clone(),
+            out.push(listener_at(
+                SocketAddr::new(ip, listener.port),
+                &eni.availability_zone,
+                found,
+                listener,
                 node,
-                endpoint: Some(Arc::clone(guard)),
-            });
+                Some(Arc::clone(guard)),
+            ));
         }
     }
     out

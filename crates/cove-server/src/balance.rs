@@ -9,7 +9,7 @@ use std::collections::HashMap;
 use std::hash::{Hash, Hasher};
 use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpSocket, TcpStream};
@@ -29,6 +29,8 @@ pub enum Health {
     Healthy,
     Unhealthy,
     Unused,
+    /// Deregistered, its open connections kept until the deregistration delay ends.
+    Draining,
 }
 
 impl Health {
@@ -38,6 +40,7 @@ impl Health {
             Health::Healthy => "healthy",
             Health::Unhealthy => "unhealthy",
             Health::Unused => "unused",
+            Health::Draining => "draining",
         }
     }
 
@@ -54,6 +57,10 @@ impl Health {
                 "Target.NotInUse",
                 "Target group is not configured to receive traffic from the load balancer",
             )),
+            Health::Draining => Some((
+                "Target.DeregistrationInProgress",
+                "Target deregistration is in progress",
+            )),
         }
     }
 }
@@ -65,17 +72,95 @@ struct Tracked {
     streak: u32,
 }
 
-/// Every target's health, by (target group ARN, address).
+/// A target of a target group.
+type TargetKey = (String, SocketAddr);
+
+/// Every target's health, by (target group ARN, address), and the deregistered targets
+/// whose connections drain.
 #[derive(Debug, Default)]
-pub struct TargetStates(Mutex<HashMap<(String, SocketAddr), Tracked>>);
+pub struct TargetStates {
+    health: Mutex<HashMap<TargetKey, Tracked>>,
+    /// Deregistered targets with the moment their remaining connections are closed.
+    draining: Mutex<HashMap<TargetKey, Instant>>,
+    /// Targets whose drain time is over: their connections close. A new registration takes
+    /// a target off.
+    cut: Mutex<std::collections::HashSet<TargetKey>>,
+    /// Grows when `cut` does, waking the connections that check it.
+    cut_generation: tokio::sync::watch::Sender<u64>,
+}
 
 impl TargetStates {
+    /// The deregistered targets of `group` still draining.
+    pub fn draining(&self, group: &str) -> Vec<SocketAddr> {
+        let mut out: Vec<SocketAddr> = self
+            .draining
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .keys()
+            .filter(|(g, _)| g == group)
+            .map(|(_, t)| *t)
+            .collect();
+        out.sort();
+        out
+    }
+
+    /// A target was deregistered: its connections stay open for `delay`, then close.
+    fn start_draining(&self, key: TargetKey, delay: Duration) {
+        self.draining
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(key, Instant::now() + delay);
+    }
+
+    /// A target was registered (again): it no longer drains and its connections stay.
+    fn registered(&self, key: &TargetKey) {
+        self.draining
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(key);
+        self.cut
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(key);
+    }
+
+    /// Ends the drains whose time is over: their targets' connections are closed.
+    fn end_drains(&self) {
+        let now = Instant::now();
+        let mut ended = Vec::new();
+        self.draining
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .retain(|key, deadline| {
+                let over = *deadline <= now;
+                if over {
+                    ended.push(key.clone());
+                }
+                !over
+            });
+        if ended.is_empty() {
+            return;
+        }
+        self.cut
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .extend(ended);
+        self.cut_generation.send_modify(|g| *g += 1);
+    }
+
+    fn is_cut(&self, key: &TargetKey) -> bool {
+        self.cut
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .contains(key)
+    }
+
     /// The health of a target of a group in use; `initial` until checked.
     pub fn get(&self, group: &str, ip: &str, port: u16) -> Health {
         let Ok(ip) = ip.parse() else {
             return Health::Unhealthy;
         };
-        self.0
+        self.health
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .get(&(group.to_string(), SocketAddr::new(ip, port)))
@@ -83,7 +168,7 @@ impl TargetStates {
     }
 
     fn health(&self, group: &str, target: SocketAddr) -> Health {
-        self.0
+        self.health
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .get(&(group.to_string(), target))
@@ -92,7 +177,7 @@ impl TargetStates {
 
     /// Counts one check result against the thresholds.
     fn record(&self, group: &str, target: SocketAddr, ok: bool, check: &HealthCheck) {
-        let mut map = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        let mut map = self.health.lock().unwrap_or_else(|e| e.into_inner());
         let t = map.entry((group.to_string(), target)).or_insert(Tracked {
             health: Health::Initial,
             streak: 0,
@@ -141,6 +226,10 @@ pub struct Balancers {
     routes: Arc<Mutex<HashMap<SocketAddr, Arc<BalancerListener>>>>,
     /// Per target group: what its checker checks, and the checker.
     checkers: HashMap<String, (Checks, JoinHandle<()>)>,
+    /// Every (group, target) in use at the last reconcile, with its deregistration delay.
+    registered: HashMap<TargetKey, u32>,
+    /// Ends drains when their time is over.
+    drainer: JoinHandle<()>,
 }
 
 impl Balancers {
@@ -149,6 +238,16 @@ impl Balancers {
         engine: Arc<Engine>,
         status: Arc<BalancerStatus>,
     ) -> Balancers {
+        let drainer = {
+            let states = Arc::clone(&states);
+            tokio::spawn(async move {
+                let mut tick = tokio::time::interval(Duration::from_millis(250));
+                loop {
+                    tick.tick().await;
+                    states.end_drains();
+                }
+            })
+        };
         Balancers {
             states,
             engine,
@@ -156,6 +255,8 @@ impl Balancers {
             listeners: HashMap::new(),
             routes: Arc::new(Mutex::new(HashMap::new())),
             checkers: HashMap::new(),
+            registered: HashMap::new(),
+            drainer,
         }
     }
 
@@ -225,6 +326,29 @@ impl Balancers {
             }
         }
         *self.status.lock().unwrap_or_else(|e| e.into_inner()) = status;
+        // Targets that left a group drain: open connections stay for the group's
+        // deregistration delay, new ones go elsewhere at once.
+        let registered: HashMap<TargetKey, u32> = view
+            .balancers
+            .iter()
+            .flat_map(|b| {
+                b.targets
+                    .iter()
+                    .map(|(t, _)| ((b.target_group.clone(), *t), b.deregistration_delay))
+            })
+            .collect();
+        for (key, delay) in &self.registered {
+            if !registered.contains_key(key) {
+                self.states
+                    .start_draining(key.clone(), Duration::from_secs(u64::from(*delay)));
+            }
+        }
+        for key in registered.keys() {
+            if !self.registered.contains_key(key) {
+                self.states.registered(key);
+            }
+        }
+        self.registered = registered;
         // One checker per target group in use, checking each target once per interval.
         let mut groups: HashMap<String, Checks> = HashMap::new();
         for b in &view.balancers {
@@ -255,6 +379,7 @@ impl Balancers {
 
 impl Drop for Balancers {
     fn drop(&mut self) {
+        self.drainer.abort();
         for (_, task) in self.listeners.drain() {
             task.abort();
         }
@@ -356,7 +481,7 @@ fn candidates(route: &BalancerListener, states: &TargetStates) -> Vec<SocketAddr
 /// One client connection: picked target by flow hash, Proxy Protocol header if configured,
 /// then bytes both ways until both sides close.
 async fn forward(
-    mut client: TcpStream,
+    client: TcpStream,
     peer: SocketAddr,
     route: Arc<BalancerListener>,
     states: Arc<TargetStates>,
@@ -401,10 +526,134 @@ async fn forward(
                 continue;
             }
         }
-        let _ = tokio::io::copy_bidirectional(&mut client, &mut upstream).await;
+        relay(client, upstream, &route, target, &states).await;
         return;
     }
     tracing::debug!(%peer, lb = %route.load_balancer, "every target refused the connection");
+}
+
+/// Copies bytes both ways (with backpressure and half-close) until both sides are done, the
+/// flow has been silent both ways for the listener's idle timeout, or the target's drain
+/// time after deregistration is over.
+async fn relay(
+    mut client: TcpStream,
+    mut upstream: TcpStream,
+    route: &BalancerListener,
+    target: SocketAddr,
+    states: &TargetStates,
+) {
+    let key = (route.target_group.clone(), target);
+    let mut cut = states.cut_generation.subscribe();
+    let idle = Duration::from_secs(u64::from(route.idle_timeout));
+    let activity = Activity::default();
+    let copy = async {
+        let mut client = Watched::new(&mut client, &activity);
+        let mut upstream = Watched::new(&mut upstream, &activity);
+        tokio::io::copy_bidirectional(&mut client, &mut upstream).await
+    };
+    let drained = async {
+        loop {
+            if cut.changed().await.is_err() {
+                std::future::pending::<()>().await;
+            }
+            if states.is_cut(&key) {
+                return;
+            }
+        }
+    };
+    let silent = async {
+        loop {
+            let quiet = activity.since_last();
+            if quiet >= idle {
+                return;
+            }
+            tokio::time::sleep(idle - quiet).await;
+        }
+    };
+    tokio::select! {
+        _ = copy => {}
+        () = drained => tracing::debug!(%target, "connection closed: the target's deregistration delay is over"),
+        () = silent => tracing::debug!(%target, "connection closed: idle timeout"),
+    }
+}
+
+/// When a flow last carried data, either way.
+struct Activity {
+    start: Instant,
+    /// Milliseconds after `start`.
+    last: std::sync::atomic::AtomicU64,
+}
+
+impl Default for Activity {
+    fn default() -> Activity {
+        Activity {
+            start: Instant::now(),
+            last: std::sync::atomic::AtomicU64::new(0),
+        }
+    }
+}
+
+impl Activity {
+    fn touch(&self) {
+        let ms = self.start.elapsed().as_millis() as u64;
+        self.last.store(ms, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    fn since_last(&self) -> Duration {
+        let last = Duration::from_millis(self.last.load(std::sync::atomic::Ordering::Relaxed));
+        self.start.elapsed().saturating_sub(last)
+    }
+}
+
+/// A stream whose reads count as activity of its flow.
+struct Watched<'a> {
+    inner: &'a mut TcpStream,
+    activity: &'a Activity,
+}
+
+impl<'a> Watched<'a> {
+    fn new(inner: &'a mut TcpStream, activity: &'a Activity) -> Watched<'a> {
+        Watched { inner, activity }
+    }
+}
+
+impl tokio::io::AsyncRead for Watched<'_> {
+    fn poll_read(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        let before = buf.filled().len();
+        let poll = std::pin::Pin::new(&mut *self.inner).poll_read(cx, buf);
+        if buf.filled().len() > before {
+            self.activity.touch();
+        }
+        poll
+    }
+}
+
+impl tokio::io::AsyncWrite for Watched<'_> {
+    fn poll_write(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        data: &[u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        std::pin::Pin::new(&mut *self.inner).poll_write(cx, data)
+    }
+
+    fn poll_flush(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut *self.inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut *self.inner).poll_shutdown(cx)
+    }
 }
 
 /// Connects to `target` from the load balancer's own address, as an NLB's connections to IP
@@ -428,6 +677,115 @@ async fn connect_from(node: IpAddr, target: SocketAddr) -> std::io::Result<TcpSt
 mod tests {
     use super::*;
 
+    /// A connected pair of loopback sockets.
+    async fn pair() -> (TcpStream, TcpStream) {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (a, b) = tokio::join!(TcpStream::connect(addr), listener.accept());
+        (a.unwrap(), b.unwrap().0)
+    }
+
+    fn route(idle_timeout: u32) -> BalancerListener {
+        BalancerListener {
+            addr: "127.0.0.1:1".parse().unwrap(),
+            zone: "z".into(),
+            load_balancer: "lb".into(),
+            target_group: "g".into(),
+            targets: Vec::new(),
+            cross_zone: false,
+            proxy_protocol_v2: false,
+            health: check(),
+            node: "127.0.0.1".parse().unwrap(),
+            endpoint: None,
+            deregistration_delay: 0,
+            idle_timeout,
+        }
+    }
+
+    fn check() -> HealthCheck {
+        HealthCheck {
+            protocol: "TCP".into(),
+            port: "traffic-port".into(),
+            path: "/".into(),
+            interval_seconds: 5,
+            timeout_seconds: 2,
+            healthy_threshold: 3,
+            unhealthy_threshold: 2,
+            matcher: "200-399".into(),
+        }
+    }
+
+    /// Bytes flow both ways through a relay; a flow silent for the idle timeout is closed,
+    /// and one that keeps talking is not.
+    #[tokio::test]
+    async fn relays_close_idle_flows_only() {
+        let states = Arc::new(TargetStates::default());
+        let (mut client, proxy_in) = pair().await;
+        let (proxy_out, mut server) = pair().await;
+        let target = server.local_addr().unwrap();
+        let started = Instant::now();
+        let relay = {
+            let states = Arc::clone(&states);
+            tokio::spawn(async move {
+                relay(proxy_in, proxy_out, &route(1), target, &states).await;
+            })
+        };
+        // Talking every 400 ms keeps the flow open past the 1 s timeout.
+        for round in 0..4u8 {
+            client.write_all(&[round]).await.unwrap();
+            let mut byte = [0u8; 1];
+            server.read_exact(&mut byte).await.unwrap();
+            assert_eq!(byte[0], round);
+            server.write_all(b"k").await.unwrap();
+            client.read_exact(&mut byte).await.unwrap();
+            tokio::time::sleep(Duration::from_millis(400)).await;
+        }
+        assert!(!relay.is_finished());
+        // Then silence: the relay ends a second after the last byte (sent at about 1.2 s),
+        // and both sides see the close.
+        tokio::time::timeout(Duration::from_secs(5), relay)
+            .await
+            .expect("the idle flow was closed")
+            .unwrap();
+        assert!(started.elapsed() >= Duration::from_millis(2100));
+        let mut rest = Vec::new();
+        assert_eq!(client.read_to_end(&mut rest).await.unwrap(), 0);
+        assert_eq!(server.read_to_end(&mut rest).await.unwrap(), 0);
+    }
+
+    /// A deregistered target's open flow lasts until its drain time ends, then closes; a new
+    /// registration before that keeps it.
+    #[tokio::test]
+    async fn draining_ends_flows_after_the_delay() {
+        let states = Arc::new(TargetStates::default());
+        let (mut client, proxy_in) = pair().await;
+        let (proxy_out, mut server) = pair().await;
+        let target = server.local_addr().unwrap();
+        let relay = {
+            let states = Arc::clone(&states);
+            tokio::spawn(async move {
+                relay(proxy_in, proxy_out, &route(350), target, &states).await;
+            })
+        };
+        let key = ("g".to_string(), target);
+        states.start_draining(key.clone(), Duration::from_millis(300));
+        assert_eq!(states.draining("g"), vec![target]);
+        // Within the delay the flow still carries data.
+        client.write_all(b"x").await.unwrap();
+        let mut byte = [0u8; 1];
+        server.read_exact(&mut byte).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(400)).await;
+        states.end_drains();
+        tokio::time::timeout(Duration::from_secs(5), relay)
+            .await
+            .expect("the drained flow was closed")
+            .unwrap();
+        assert!(states.draining("g").is_empty());
+        // Registered again, the target is no longer cut.
+        states.registered(&key);
+        assert!(!states.is_cut(&key));
+    }
+
     #[test]
     fn http_matchers() {
         assert!(matches_code("200-399", 302));
@@ -439,16 +797,7 @@ mod tests {
     #[test]
     fn thresholds_move_targets_between_states() {
         let states = TargetStates::default();
-        let check = HealthCheck {
-            protocol: "TCP".into(),
-            port: "traffic-port".into(),
-            path: "/".into(),
-            interval_seconds: 5,
-            timeout_seconds: 2,
-            healthy_threshold: 3,
-            unhealthy_threshold: 2,
-            matcher: "200-399".into(),
-        };
+        let check = check();
         let t: SocketAddr = "127.0.0.1:9".parse().unwrap();
         assert_eq!(states.health("g", t), Health::Initial);
         states.record("g", t, true, &check);

@@ -392,12 +392,29 @@ pub fn elb(
                 })
             })?;
             x.open("TargetHealthDescriptions");
-            for t in &group.targets {
-                let state = if in_use {
-                    health.get(arn, &t.ip, t.port)
-                } else {
-                    Health::Unused
+            // Registered targets, then deregistered ones still draining.
+            let mut listed: Vec<(cove_engine::balancer::Target, Health)> = group
+                .targets
+                .iter()
+                .map(|t| {
+                    let state = if in_use {
+                        health.get(arn, &t.ip, t.port)
+                    } else {
+                        Health::Unused
+                    };
+                    (t.clone(), state)
+                })
+                .collect();
+            for addr in health.draining(arn) {
+                let target = cove_engine::balancer::Target {
+                    ip: addr.ip().to_string(),
+                    port: addr.port(),
                 };
+                if !group.targets.contains(&target) {
+                    listed.push((target, Health::Draining));
+                }
+            }
+            for (t, state) in &listed {
                 x.open("member")
                     .open("Target")
                     .leaf("Id", &t.ip)
@@ -515,6 +532,46 @@ pub fn elb(
                 }
                 x.close("Listeners");
             });
+        }
+        "ModifyListenerAttributes" | "DescribeListenerAttributes" => {
+            let arn = required(params, "ListenerArn")?;
+            authorize(arn)?;
+            for attribute in params.structs("Attributes") {
+                let (Some(key), Some(value)) = (attribute.get("Key"), attribute.get("Value"))
+                else {
+                    continue;
+                };
+                match *key {
+                    "tcp.idle_timeout.seconds" => {
+                        let seconds = value.parse::<u32>().map_err(|_| {
+                            invalid("tcp.idle_timeout.seconds must be a number of seconds")
+                        })?;
+                        engine.network_update(&account, region, |s| {
+                            s.set_idle_timeout(arn, seconds)
+                        })?;
+                    }
+                    other => {
+                        return Err(invalid(format!(
+                            "Listener attribute key '{other}' is not recognized"
+                        )));
+                    }
+                }
+            }
+            let listener = engine.network_read(&account, region, |s| {
+                s.listeners.get(arn).cloned().ok_or_else(|| {
+                    Failure::Engine(cove_engine::EngineError::Elb(
+                        "ListenerNotFound",
+                        format!("Listener '{arn}' not found"),
+                    ))
+                })
+            })?;
+            write_attributes(
+                &mut x,
+                &[(
+                    "tcp.idle_timeout.seconds",
+                    listener.idle_timeout.to_string(),
+                )],
+            );
         }
         "DeleteListener" => {
             let arn = required(params, "ListenerArn")?;
