@@ -316,3 +316,91 @@ def test_endpoint_service_with_acceptance_proxy_protocol_and_notifications(tmp_p
         b.stop()
         cove.stop()
         hook.server.shutdown()
+
+
+def test_peering_across_accounts_reaches_an_endpoint(tmp_path, aws_env):
+    """A VPC peering connection between two accounts: the accepter's owner accepts it (the
+    requester cannot), both see it with each side's owner, and once active and routed, a
+    client in the requester's VPC reaches the accepter's interface endpoint (here to an
+    endpoint service that needs no acceptance); deleting the connection cuts it off."""
+    data_dir = tmp_path / "data"
+    cove = Cove(data_dir)
+    env = aws_env
+    target = Target("target", "127.86.1.10")
+    try:
+        binary = os.environ.get("COVE_BIN", str(ROOT / "target" / "debug" / "cove"))
+        created = json.loads(subprocess.run(
+            [binary, "account", "create", "--account-id", CONSUMER, "--data-dir", str(data_dir)],
+            capture_output=True, text=True, timeout=60, check=True,
+        ).stdout)
+        consumer = user_env(env, created)
+        provider_vpc, provider_subnets = two_zone_vpc(cove, env, "127.86")
+        lb = aws(cove, env, "elbv2", "create-load-balancer", "--name", "open", "--type", "network",
+                 "--scheme", "internal", "--subnets", provider_subnets[0])[1]["LoadBalancers"][0]["LoadBalancerArn"]
+        group = aws(cove, env, "elbv2", "create-target-group", "--name", "open", "--protocol", "TCP",
+                    "--port", str(target.port), "--vpc-id", provider_vpc,
+                    "--target-type", "ip")[1]["TargetGroups"][0]["TargetGroupArn"]
+        aws(cove, env, "elbv2", "modify-target-group-attributes", "--target-group-arn", group,
+            "--attributes", "Key=proxy_protocol_v2.enabled,Value=true")
+        aws(cove, env, "elbv2", "register-targets", "--target-group-arn", group, "--targets",
+            f"Id=127.86.1.10,Port={target.port}")
+        port = free_port()
+        aws(cove, env, "elbv2", "create-listener", "--load-balancer-arn", lb, "--protocol", "TCP",
+            "--port", str(port), "--default-actions", f"Type=forward,TargetGroupArn={group}")
+        service = aws(cove, env, "ec2", "create-vpc-endpoint-service-configuration", "--network-load-balancer-arns",
+                      lb, "--no-acceptance-required")[1]["ServiceConfiguration"]
+        aws(cove, env, "ec2", "modify-vpc-endpoint-service-permissions", "--service-id", service["ServiceId"],
+            "--add-allowed-principals", "*")
+
+        # The consumer's endpoint, accepted at once; its group admits the provider's VPC too.
+        consumer_vpc, consumer_subnets = two_zone_vpc(cove, consumer, "127.88")
+        sg = aws(cove, consumer, "ec2", "create-security-group", "--group-name", "svc", "--description", "svc",
+                 "--vpc-id", consumer_vpc)[1]["GroupId"]
+        aws(cove, consumer, "ec2", "authorize-security-group-ingress", "--group-id", sg, "--protocol", "tcp",
+            "--port", str(port), "--cidr", "127.86.0.0/16")
+        endpoint = aws(cove, consumer, "ec2", "create-vpc-endpoint", "--vpc-id", consumer_vpc, "--vpc-endpoint-type",
+                       "Interface", "--service-name", service["ServiceName"], "--subnet-ids", consumer_subnets[0],
+                       "--security-group-ids", sg)[1]["VpcEndpoint"]
+        assert wait_state(cove, consumer, endpoint["VpcEndpointId"], "available") == "available"
+        peered = "127.86.1.50"
+        assert call("127.88.1.4", port, peered) == ""
+
+        # The provider asks to peer its VPC with the consumer's; only the consumer accepts.
+        pcx = aws(cove, env, "ec2", "create-vpc-peering-connection", "--vpc-id", provider_vpc,
+                  "--peer-vpc-id", consumer_vpc, "--peer-owner-id", CONSUMER)[1]["VpcPeeringConnection"]
+        assert pcx["Status"] == {"Code": "pending-acceptance", "Message": f"Pending Acceptance by {CONSUMER}"}
+        assert pcx["AccepterVpcInfo"]["OwnerId"] == CONSUMER and pcx["RequesterVpcInfo"]["OwnerId"] == PROVIDER
+        pcx_id = pcx["VpcPeeringConnectionId"]
+        seen = aws(cove, consumer, "ec2", "describe-vpc-peering-connections")[1]["VpcPeeringConnections"]
+        assert [(p["VpcPeeringConnectionId"], p["RequesterVpcInfo"]["OwnerId"]) for p in seen] == [(pcx_id, PROVIDER)]
+        assert "(OperationNotPermitted)" in denied(cove, env, "127.0.0.1", "ec2", "accept-vpc-peering-connection",
+                                                   "--vpc-peering-connection-id", pcx_id)
+        accepted = aws(cove, consumer, "ec2", "accept-vpc-peering-connection",
+                       "--vpc-peering-connection-id", pcx_id)[1]["VpcPeeringConnection"]
+        assert accepted["Status"]["Code"] == "active"
+        mine = aws(cove, env, "ec2", "describe-vpc-peering-connections", "--vpc-peering-connection-ids", pcx_id)[1]
+        assert mine["VpcPeeringConnections"][0]["Status"]["Code"] == "active"
+
+        def main_table(e, v):
+            return aws(cove, e, "ec2", "describe-route-tables", "--filters",
+                       f"Name=vpc-id,Values={v}")[1]["RouteTables"][0]["RouteTableId"]
+
+        aws(cove, env, "ec2", "create-route", "--route-table-id", main_table(env, provider_vpc),
+            "--destination-cidr-block", "127.88.0.0/16", "--vpc-peering-connection-id", pcx_id)
+        # One way is not enough: the answers need a route back.
+        assert call("127.88.1.4", port, peered) == ""
+        aws(cove, consumer, "ec2", "create-route", "--route-table-id", main_table(consumer, consumer_vpc),
+            "--destination-cidr-block", "127.86.0.0/16", "--vpc-peering-connection-id", pcx_id)
+        assert call("127.88.1.4", port, peered) == "target"
+        assert target.proxied()[-1]["source"] == peered
+        assert target.proxied()[-1]["vpce"] == endpoint["VpcEndpointId"]
+
+        # Either side may delete it; then the route is a blackhole again.
+        aws(cove, consumer, "ec2", "delete-vpc-peering-connection", "--vpc-peering-connection-id", pcx_id)
+        gone = aws(cove, env, "ec2", "describe-vpc-peering-connections", "--vpc-peering-connection-ids", pcx_id)[1]
+        assert gone["VpcPeeringConnections"][0]["Status"] == {"Code": "deleted", "Message": f"Deleted by {CONSUMER}"}
+        time.sleep(0.3)
+        assert call("127.88.1.4", port, peered) == ""
+    finally:
+        target.stop()
+        cove.stop()

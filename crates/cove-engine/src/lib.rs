@@ -18,6 +18,7 @@ mod keys;
 pub mod network;
 mod partiql;
 mod query;
+pub mod region;
 pub mod services;
 mod settings;
 mod tables;

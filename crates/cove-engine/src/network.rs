@@ -282,9 +282,34 @@ pub struct PeeringConnection {
     pub created: i64,
     #[serde(default)]
     pub tags: Tags,
+    /// The accepter VPC's account, when it is not the requester's (empty: the same).
+    #[serde(default)]
+    pub accepter_account: String,
+    /// The requester VPC's account, on connections across accounts.
+    #[serde(default)]
+    pub requester_account: String,
 }
 
 impl PeeringConnection {
+    /// The account owning the accepter VPC, `local` (the record's account) when the
+    /// connection is within one account.
+    pub fn accepter_owner<'a>(&'a self, local: &'a str) -> &'a str {
+        if self.accepter_account.is_empty() {
+            local
+        } else {
+            &self.accepter_account
+        }
+    }
+
+    /// The account owning the requester VPC.
+    pub fn requester_owner<'a>(&'a self, local: &'a str) -> &'a str {
+        if self.requester_account.is_empty() {
+            local
+        } else {
+            &self.requester_account
+        }
+    }
+
     /// The other side of `vpc`, if `vpc` is one side.
     pub fn peer_of(&self, vpc: &str) -> Option<&str> {
         if self.requester_vpc == vpc {
@@ -774,8 +799,24 @@ impl NetworkState {
         accepter: &str,
         tags: Tags,
     ) -> Result<PeeringConnection> {
-        let requester_cidr = self.vpc(requester)?.cidr.clone();
         let accepter_cidr = self.vpc(accepter)?.cidr.clone();
+        let account = self.account.clone();
+        self.create_peering_with(requester, accepter, &accepter_cidr, &account, tags)
+    }
+
+    /// A peering connection from this account's `requester` VPC to `accepter` (CIDR
+    /// `accepter_cidr`) of `accepter_account`, stored here.
+    pub(crate) fn create_peering_with(
+        &mut self,
+        requester: &str,
+        accepter: &str,
+        accepter_cidr: &str,
+        accepter_account: &str,
+        tags: Tags,
+    ) -> Result<PeeringConnection> {
+        let requester_cidr = self.vpc(requester)?.cidr.clone();
+        let accepter_cidr = accepter_cidr.to_string();
+        let across = accepter_account != self.account;
         if requester == accepter {
             return Err(ec2_error(
                 "InvalidParameterValue",
@@ -794,7 +835,7 @@ impl NetworkState {
         } else {
             (
                 "pending-acceptance",
-                format!("Pending Acceptance by {}", self.account),
+                format!("Pending Acceptance by {accepter_account}"),
             )
         };
         let peering = PeeringConnection {
@@ -807,6 +848,16 @@ impl NetworkState {
             message,
             created: now(),
             tags,
+            accepter_account: if across {
+                accepter_account.to_string()
+            } else {
+                String::new()
+            },
+            requester_account: if across {
+                self.account.clone()
+            } else {
+                String::new()
+            },
         };
         self.peerings.insert(peering.id.clone(), peering.clone());
         Ok(peering)

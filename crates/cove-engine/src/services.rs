@@ -12,9 +12,8 @@ use serde::{Deserialize, Serialize};
 
 use cove_storage::{KeyRange, ScanOptions, WriteBatch};
 
-use crate::network::{
-    InterfaceRequest, NetworkState, States, Tags, VpcEndpoint, ec2_error, network_key, new_id, now,
-};
+use crate::network::{InterfaceRequest, NetworkState, Tags, VpcEndpoint, ec2_error, new_id, now};
+pub use crate::region::Region;
 use crate::{Engine, EngineError, Result, keys};
 
 /// The events a connection notification may ask for, in EC2's spelling.
@@ -121,7 +120,7 @@ pub struct Notice {
     pub abandoned: Option<i64>,
 }
 
-fn outbox_key(id: &str) -> Vec<u8> {
+pub(crate) fn outbox_key(id: &str) -> Vec<u8> {
     let mut k = vec![keys::OUTBOX];
     k.extend_from_slice(id.as_bytes());
     k
@@ -134,13 +133,6 @@ pub struct Connection {
     pub owner: String,
     pub endpoint: VpcEndpoint,
     pub load_balancers: Vec<String>,
-}
-
-/// Every account's network record of one region, for the operations that span accounts.
-pub struct Region<'a> {
-    region: &'a str,
-    states: &'a mut States,
-    notices: Vec<Notice>,
 }
 
 /// What a CreateVpcEndpointServiceConfiguration or ModifyVpcEndpointServiceConfiguration
@@ -200,13 +192,6 @@ fn check_principal(principal: &str) -> Result<()> {
 }
 
 impl Region<'_> {
-    /// `account`'s record in this region (an empty one if it has none yet).
-    pub fn state(&mut self, account: &str) -> &mut NetworkState {
-        self.states
-            .entry((account.to_string(), self.region.to_string()))
-            .or_insert_with(|| NetworkState::new(account, self.region))
-    }
-
     fn service_of(&mut self, account: &str, id: &str) -> Result<&mut EndpointService> {
         self.state(account)
             .endpoint_services
@@ -806,81 +791,6 @@ impl NetworkState {
 }
 
 impl Engine {
-    /// Reads every account's network record of `region`.
-    pub fn network_region_read<T>(&self, region: &str, f: impl FnOnce(&Region<'_>) -> T) -> T {
-        let guard = self.network.read().unwrap_or_else(|e| e.into_inner());
-        let mut copy: States = guard
-            .0
-            .iter()
-            .filter(|((_, r), _)| r == region)
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect();
-        drop(guard);
-        f(&Region {
-            region,
-            states: &mut copy,
-            notices: Vec::new(),
-        })
-    }
-
-    /// Changes any accounts' network records of `region` at once: `f` works on copies;
-    /// the records it changed and the notices it queued are written in one atomic batch,
-    /// and become current only if `f` succeeds.
-    pub fn network_region_update<T>(
-        &self,
-        region: &str,
-        f: impl FnOnce(&mut Region<'_>) -> Result<T>,
-    ) -> Result<T> {
-        let _serial = self.catalog_lock.lock().unwrap_or_else(|e| e.into_inner());
-        let original: States = {
-            let guard = self.network.read().unwrap_or_else(|e| e.into_inner());
-            guard
-                .0
-                .iter()
-                .filter(|((_, r), _)| r == region)
-                .map(|(k, v)| (k.clone(), v.clone()))
-                .collect()
-        };
-        let mut copy = original.clone();
-        let mut scope = Region {
-            region,
-            states: &mut copy,
-            notices: Vec::new(),
-        };
-        let out = f(&mut scope)?;
-        let notices = std::mem::take(&mut scope.notices);
-        let mut batch = WriteBatch::new();
-        let mut changed = Vec::new();
-        for (key, state) in &copy {
-            if original.get(key) != Some(state) {
-                let bytes =
-                    serde_json::to_vec(state).map_err(|e| EngineError::Internal(e.to_string()))?;
-                batch.put(network_key(&key.0, &key.1), bytes);
-                changed.push(key.clone());
-            }
-        }
-        for n in &notices {
-            let bytes = serde_json::to_vec(n).map_err(|e| EngineError::Internal(e.to_string()))?;
-            batch.put(outbox_key(&n.id), bytes);
-        }
-        if batch.is_empty() {
-            return Ok(out);
-        }
-        self.storage.write(batch)?;
-        let mut guard = self.network.write().unwrap_or_else(|e| e.into_inner());
-        for key in changed {
-            if let Some(state) = copy.remove(&key) {
-                guard.0.insert(key, state);
-            }
-        }
-        guard.1 = std::sync::Arc::new(crate::network::compile(&guard.0));
-        drop(guard);
-        if !notices.is_empty() {
-            self.outbox_generation.fetch_add(1, Ordering::Release);
-        }
-        Ok(out)
-    }
-
     /// Grows each time notices are queued, so a deliverer knows to look.
     pub fn outbox_generation(&self) -> u64 {
         self.outbox_generation.load(Ordering::Acquire)

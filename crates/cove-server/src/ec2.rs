@@ -354,8 +354,13 @@ fn permissions(params: &Params) -> Result<Vec<Permission>, Failure> {
     Ok(out)
 }
 
-fn write_peering(x: &mut Xml, tag: &str, owner: &str, region: &str, p: &PeeringConnection) {
+fn write_peering(x: &mut Xml, tag: &str, local: &str, region: &str, p: &PeeringConnection) {
     let side = |x: &mut Xml, name: &str, vpc: &str, cidr: &str, with_options: bool| {
+        let owner = if name == "accepterVpcInfo" {
+            p.accepter_owner(local)
+        } else {
+            p.requester_owner(local)
+        };
         x.open(name)
             .leaf("cidrBlock", cidr)
             .open("cidrBlockSet")
@@ -1032,17 +1037,18 @@ pub fn ec2(
             let vpc = required(params, "VpcId")?;
             let peer = required(params, "PeerVpcId")?;
             authorize(&arn("vpc", vpc))?;
-            if params.get("PeerOwnerId").is_some_and(|o| o != account)
-                || params.get("PeerRegion").is_some_and(|r| r != region)
-            {
+            if params.get("PeerRegion").is_some_and(|r| r != region) {
                 return Err(Failure::Ec2Input(
                     "InvalidParameterValue",
-                    "Cove peers VPCs within one account and region; PeerOwnerId and PeerRegion must be the requester's own".into(),
+                    "Cove peers VPCs within one region; PeerRegion must be the requester's own"
+                        .into(),
                 ));
             }
+            let owner = params.get("PeerOwnerId").unwrap_or(&account).to_string();
             let tags = params.tag_specification("vpc-peering-connection");
-            let peering =
-                engine.network_update(&account, region, |s| s.create_peering(vpc, peer, tags))?;
+            let peering = engine.network_region_update(region, |r| {
+                r.create_peering(&account, vpc, peer, &owner, tags)
+            })?;
             write_peering(&mut x, "vpcPeeringConnection", &account, region, &peering);
         }
         "AcceptVpcPeeringConnection" | "RejectVpcPeeringConnection" => {
@@ -1050,7 +1056,7 @@ pub fn ec2(
             authorize(&arn("vpc-peering-connection", id))?;
             let accept = action == "AcceptVpcPeeringConnection";
             let peering =
-                engine.network_update(&account, region, |s| s.answer_peering(id, accept))?;
+                engine.network_region_update(region, |r| r.answer_peering(&account, id, accept))?;
             if accept {
                 write_peering(&mut x, "vpcPeeringConnection", &account, region, &peering);
             } else {
@@ -1060,7 +1066,7 @@ pub fn ec2(
         "DeleteVpcPeeringConnection" => {
             let id = required(params, "VpcPeeringConnectionId")?;
             authorize(&arn("vpc-peering-connection", id))?;
-            engine.network_update(&account, region, |s| s.delete_peering(id))?;
+            engine.network_region_update(region, |r| r.delete_peering(&account, id))?;
             x.leaf("return", "true");
         }
         "DescribeVpcPeeringConnections" => {
@@ -1082,10 +1088,16 @@ pub fn ec2(
                         ("status-message", p.message.clone()),
                         ("requester-vpc-info.vpc-id", p.requester_vpc.clone()),
                         ("requester-vpc-info.cidr-block", p.requester_cidr.clone()),
-                        ("requester-vpc-info.owner-id", account.clone()),
+                        (
+                            "requester-vpc-info.owner-id",
+                            p.requester_owner(&account).to_string(),
+                        ),
                         ("accepter-vpc-info.vpc-id", p.accepter_vpc.clone()),
                         ("accepter-vpc-info.cidr-block", p.accepter_cidr.clone()),
-                        ("accepter-vpc-info.owner-id", account.clone()),
+                        (
+                            "accepter-vpc-info.owner-id",
+                            p.accepter_owner(&account).to_string(),
+                        ),
                     ];
                     if passes(&filters, &attrs, &p.tags) {
                         write_peering(&mut x, "item", &account, region, p);
