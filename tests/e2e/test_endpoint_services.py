@@ -103,6 +103,18 @@ def wait_state(cove, env, endpoint, wanted, seconds=10):
         time.sleep(0.2)
 
 
+BINARY = os.environ.get("COVE_BIN", str(ROOT / "target" / "debug" / "cove"))
+
+
+def consumer_account(data_dir, env):
+    """The consumer account, made with `cove account create`: the CLI environment of its root."""
+    created = json.loads(subprocess.run(
+        [BINARY, "account", "create", "--account-id", CONSUMER, "--data-dir", str(data_dir)],
+        capture_output=True, text=True, timeout=60, check=True,
+    ).stdout)
+    return user_env(env, created)
+
+
 def two_zone_vpc(cove, env, prefix):
     """A VPC `prefix`.0.0/16 with subnets `prefix`.1.0/24 (zone a) and `prefix`.2.0/24 (b)."""
     vpc = aws(cove, env, "ec2", "create-vpc", "--cidr-block", f"{prefix}.0.0/16")[1]["Vpc"]["VpcId"]
@@ -124,12 +136,7 @@ def test_endpoint_service_with_acceptance_proxy_protocol_and_notifications(tmp_p
     b = Target("target-b", "127.81.2.10")
     env = aws_env
     try:
-        binary = os.environ.get("COVE_BIN", str(ROOT / "target" / "debug" / "cove"))
-        created = json.loads(subprocess.run(
-            [binary, "account", "create", "--account-id", CONSUMER, "--data-dir", str(data_dir)],
-            capture_output=True, text=True, timeout=60, check=True,
-        ).stdout)
-        consumer = user_env(env, created)
+        consumer = consumer_account(data_dir, env)
 
         # The provider: a load balancer over two zones, a target group with Proxy Protocol v2,
         # a listener, and an endpoint service over it that requires acceptance.
@@ -300,7 +307,7 @@ def test_endpoint_service_with_acceptance_proxy_protocol_and_notifications(tmp_p
         assert body["MessageId"] == headers["x-amz-sns-message-id"]
 
         # The outbox shows each one delivered.
-        listed = subprocess.run([binary, "notifications", "list", "--data-dir", str(data_dir)],
+        listed = subprocess.run([BINARY, "notifications", "list", "--data-dir", str(data_dir)],
                                 capture_output=True, text=True, timeout=60, check=True).stdout
         lines = [json.loads(line) for line in listed.splitlines()]
         assert [n["Event"] for n in lines] == ["Connect", "Accept", "Connect", "Reject", "Delete"]
@@ -328,12 +335,7 @@ def test_peering_across_accounts_reaches_an_endpoint(tmp_path, aws_env):
     env = aws_env
     target = Target("target", "127.86.1.10")
     try:
-        binary = os.environ.get("COVE_BIN", str(ROOT / "target" / "debug" / "cove"))
-        created = json.loads(subprocess.run(
-            [binary, "account", "create", "--account-id", CONSUMER, "--data-dir", str(data_dir)],
-            capture_output=True, text=True, timeout=60, check=True,
-        ).stdout)
-        consumer = user_env(env, created)
+        consumer = consumer_account(data_dir, env)
         provider_vpc, provider_subnets = two_zone_vpc(cove, env, "127.86")
         lb = aws(cove, env, "elbv2", "create-load-balancer", "--name", "open", "--type", "network",
                  "--scheme", "internal", "--subnets", provider_subnets[0])[1]["LoadBalancers"][0]["LoadBalancerArn"]
