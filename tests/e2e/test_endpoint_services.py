@@ -32,14 +32,21 @@ TOPIC = f"arn:aws:sns:{REGION}:{PROVIDER}:vpce-events"
 
 class Webhook:
     """An HTTP server that records every POST (headers and JSON body), as an SNS HTTP
-    subscription would receive notifications."""
+    subscription would receive notifications. It fails the first one (503), so a retry is
+    seen."""
 
     def __init__(self):
         received = self.received = []
+        failed = self.failed = []
 
         class Handler(http.server.BaseHTTPRequestHandler):
             def do_POST(self):
                 body = self.rfile.read(int(self.headers["Content-Length"]))
+                if not failed:
+                    failed.append(json.loads(body))
+                    self.send_response(503)
+                    self.end_headers()
+                    return
                 received.append((dict(self.headers), json.loads(body)))
                 self.send_response(200)
                 self.end_headers()
@@ -291,27 +298,30 @@ def test_endpoint_service_with_acceptance_proxy_protocol_and_notifications(tmp_p
             answer = ""
         assert answer == ""
 
-        # Every event reached the webhook as an SNS notification, in order.
+        # Every event reached the webhook as an SNS notification; the first, refused once,
+        # came again with the same MessageId. The outbox lists them in the order they
+        # happened, each delivered.
         events = hook.wait_for(5)
-        assert [e["EventType"] for e in events] == ["Connect", "Accept", "Connect", "Reject", "Delete"]
-        assert [e["VpcEndpointId"] for e in events] == [endpoint_id, endpoint_id, second["VpcEndpointId"],
-                                                        second["VpcEndpointId"], endpoint_id]
+        expected = [("Connect", endpoint_id, "pendingAcceptance"), ("Accept", endpoint_id, "pending"),
+                    ("Connect", second["VpcEndpointId"], "pendingAcceptance"),
+                    ("Reject", second["VpcEndpointId"], "rejected"), ("Delete", endpoint_id, "deleted")]
+        assert sorted((e["EventType"], e["VpcEndpointId"], e["VpcEndpointState"]) for e in events) == sorted(expected)
         assert {e["ServiceId"] for e in events} == {service_id}
         assert {e["VpcEndpointOwner"] for e in events} == {CONSUMER}
-        assert [e["VpcEndpointState"] for e in events] == \
-            ["pendingAcceptance", "pending", "pendingAcceptance", "rejected", "deleted"]
+        retried = [body for _, body in hook.received if body["MessageId"] == hook.failed[0]["MessageId"]]
+        assert len(retried) == 1 and retried[0]["Message"] == hook.failed[0]["Message"]
         headers, body = hook.received[0]
         assert headers["x-amz-sns-message-type"] == "Notification"
         assert headers["x-amz-sns-topic-arn"] == TOPIC
         assert body["Type"] == "Notification" and body["TopicArn"] == TOPIC
         assert body["MessageId"] == headers["x-amz-sns-message-id"]
-
-        # The outbox shows each one delivered.
         listed = subprocess.run([BINARY, "notifications", "list", "--data-dir", str(data_dir)],
                                 capture_output=True, text=True, timeout=60, check=True).stdout
         lines = [json.loads(line) for line in listed.splitlines()]
-        assert [n["Event"] for n in lines] == ["Connect", "Accept", "Connect", "Reject", "Delete"]
-        assert all(n["Delivered"] and n["Attempts"] == 1 for n in lines)
+        assert [(n["Event"], json.loads(n["Message"])["VpcEndpointId"]) for n in lines] == \
+            [(event, endpoint) for event, endpoint, _ in expected]
+        assert all(n["Delivered"] for n in lines)
+        assert sorted(n["Attempts"] for n in lines) == [1, 1, 1, 1, 2]
 
         # With no active connection left, the service goes.
         done = aws(cove, env, "ec2", "delete-vpc-endpoint-service-configurations",

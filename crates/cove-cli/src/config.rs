@@ -84,7 +84,7 @@ pub struct ServeArgs {
     pub dns_listen: Option<SocketAddr>,
     /// Where PrivateLink connection notifications for an SNS topic go: TOPIC_ARN=URL, an
     /// http:// or https:// webhook that receives SNS's HTTP notification messages.
-    /// Repeatable [default: none; notices stay listed by `cove notifications`].
+    /// Repeatable [default: none; notices are only listed by `cove notifications list`].
     #[arg(
         long = "notification-webhook",
         env = "COVE_NOTIFICATION_WEBHOOKS",

@@ -98,19 +98,19 @@ pub(crate) async fn deliver_forever(engine: Arc<Engine>, webhooks: Vec<(String, 
             if due.get(&notice.id).is_some_and(|t| *t > now) {
                 continue;
             }
-            let Some((_, url)) = webhooks.iter().find(|(arn, _)| *arn == notice.topic_arn) else {
-                // Kept pending: a webhook configured later (and a restart) delivers it.
-                if notice.last_error.is_none() {
-                    notice.last_error = Some("no webhook is configured for this topic".into());
-                    record(&engine, notice).await;
-                }
-                continue;
-            };
-            notice.attempts += 1;
             let epoch = std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)
                 .map(|d| d.as_secs() as i64)
                 .unwrap_or(0);
+            let Some((_, url)) = webhooks.iter().find(|(arn, _)| *arn == notice.topic_arn) else {
+                // Nowhere to send it: it is kept, listed by `cove notifications list`, among
+                // the finished notices (so the outbox stays bounded).
+                notice.last_error = Some("no webhook is configured for this topic".into());
+                notice.abandoned = Some(epoch);
+                record(&engine, notice).await;
+                continue;
+            };
+            notice.attempts += 1;
             match tokio::time::timeout(DELIVERY_TIMEOUT, post(url, &notice)).await {
                 Ok(Ok(())) => {
                     notice.delivered = Some(epoch);
