@@ -124,6 +124,8 @@ def test_network_load_balancer_forwards_with_proxy_protocol_and_health_checks(co
         code, _, err = aws(cove, aws_env, "elbv2", "describe-target-groups", "--target-group-arns",
                            arn.replace(arn.rsplit("/", 1)[1], "0123456789abcdef"), check=False)
         assert code != 0 and "(TargetGroupNotFound)" in err
+        assert "(TargetGroupNotFound)" in denied(cove, aws_env, PUBLIC, "elbv2", "describe-target-groups",
+                                                 "--names", "web", "nosuchgroup")
     finally:
         a.stop()
         b.stop()
@@ -172,7 +174,7 @@ def test_deregistered_targets_drain_and_listeners_take_an_idle_timeout(cove, aws
         group = aws(cove, aws_env, "elbv2", "create-target-group", "--name", "drain", "--protocol", "TCP",
                     "--port", str(one.port), "--vpc-id", vpc, "--target-type", "ip")[1]["TargetGroups"][0]["TargetGroupArn"]
         aws(cove, aws_env, "elbv2", "modify-target-group-attributes", "--target-group-arn", group,
-            "--attributes", "Key=deregistration_delay.timeout_seconds,Value=2")
+            "--attributes", "Key=deregistration_delay.timeout_seconds,Value=8")
         targets = {"one": f"Id=127.85.1.10,Port={one.port}", "two": f"Id=127.85.1.11,Port={two.port}"}
         aws(cove, aws_env, "elbv2", "register-targets", "--target-group-arn", group, "--targets", *targets.values())
         with socket.socket() as s:
@@ -181,6 +183,36 @@ def test_deregistered_targets_drain_and_listeners_take_an_idle_timeout(cove, aws
         listener = aws(cove, aws_env, "elbv2", "create-listener", "--load-balancer-arn", lb, "--protocol", "TCP",
                        "--port", str(port), "--default-actions",
                        f"Type=forward,TargetGroupArn={group}")[1]["Listeners"][0]["ListenerArn"]
+
+        # Once Cove listens on every address and port, the load balancer is active; a port
+        # another program holds fails it (with the reason) until the port is free again.
+        deadline = time.time() + 5
+        while True:
+            state = aws(cove, aws_env, "elbv2", "describe-load-balancers", "--load-balancer-arns",
+                        lb)[1]["LoadBalancers"][0]["State"]
+            if state["Code"] == "active" or time.time() > deadline:
+                break
+            time.sleep(0.2)
+        assert state == {"Code": "active"}
+        squatter = socket.socket()
+        squatter.bind(("127.85.1.4", 0))
+        squatter.listen(1)
+        taken = squatter.getsockname()[1]
+        second = aws(cove, aws_env, "elbv2", "create-listener", "--load-balancer-arn", lb, "--protocol", "TCP",
+                     "--port", str(taken), "--default-actions",
+                     f"Type=forward,TargetGroupArn={group}")[1]["Listeners"][0]["ListenerArn"]
+        time.sleep(0.5)
+        state = aws(cove, aws_env, "elbv2", "describe-load-balancers", "--load-balancer-arns",
+                    lb)[1]["LoadBalancers"][0]["State"]
+        assert state["Code"] == "failed" and f"127.85.1.4:{taken}" in state["Reason"], state
+        squatter.close()
+        deadline = time.time() + 6
+        while state["Code"] != "active" and time.time() < deadline:
+            time.sleep(0.5)
+            state = aws(cove, aws_env, "elbv2", "describe-load-balancers", "--load-balancer-arns",
+                        lb)[1]["LoadBalancers"][0]["State"]
+        assert state == {"Code": "active"}
+        aws(cove, aws_env, "elbv2", "delete-listener", "--listener-arn", second)
 
         # The listener's idle timeout is ELB's 350 s, and can be set within 60-6000 s.
         attributes = aws(cove, aws_env, "elbv2", "describe-listener-attributes", "--listener-arn", listener)[1]
@@ -210,6 +242,7 @@ def test_deregistered_targets_drain_and_listeners_take_an_idle_timeout(cove, aws
 
         # Deregistered, the flow's target drains: its open flow still works, new flows go to
         # the other target, and DescribeTargetHealth shows it draining.
+        deregistered = time.time()
         aws(cove, aws_env, "elbv2", "deregister-targets", "--target-group-arn", group, "--targets", targets[name])
         time.sleep(0.3)
         described = aws(cove, aws_env, "elbv2", "describe-target-health", "--target-group-arn", group)[1]
@@ -225,11 +258,10 @@ def test_deregistered_targets_drain_and_listeners_take_an_idle_timeout(cove, aws
                 s.sendall(b"new\n")
                 assert s.makefile("rb").readline() == f"{other}:new\n".encode()
 
-        # After the two-second delay Cove closes the drained flow, and the target is gone.
-        flow.settimeout(10)
-        started = time.time()
+        # After the eight-second delay Cove closes the drained flow, and the target is gone.
+        flow.settimeout(20)
         assert flow.recv(100) == b""
-        assert time.time() - started < 5
+        assert 8 <= time.time() - deregistered < 20
         described = aws(cove, aws_env, "elbv2", "describe-target-health", "--target-group-arn", group)[1]
         assert [d["Target"]["Id"] for d in described["TargetHealthDescriptions"]] == \
             ["127.85.1.11" if name == "one" else "127.85.1.10"]

@@ -227,13 +227,24 @@ impl Server {
         }
     }
 
+    /// Whether an interface-endpoint or load balancer address could not be listened on
+    /// (and so is to be tried again).
     fn any_failed(&self) -> bool {
-        self.shared
+        let endpoints = self
+            .shared
             .listeners
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .values()
-            .any(Option::is_some)
+            .any(Option::is_some);
+        endpoints
+            || self
+                .shared
+                .balancer_status
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .values()
+                .any(Option::is_some)
     }
 
     /// Starts listeners for interface-endpoint addresses that have none, stops those whose

@@ -62,7 +62,36 @@ fn tags(params: &Params) -> Tags {
         .collect()
 }
 
-fn write_load_balancer(x: &mut Xml, state: &NetworkState, lb: &LoadBalancer) {
+/// A load balancer's state: `active` once Cove listens on every address and port of it,
+/// `provisioning` until then, `failed` (with the reason) when one cannot be listened on.
+fn balancer_state(lb: &LoadBalancer, shared: &crate::Shared) -> (&'static str, Option<String>) {
+    let view = shared.engine.network_view();
+    let status = shared
+        .balancer_status
+        .lock()
+        .unwrap_or_else(|e| e.into_inner());
+    let mut code = "active";
+    for b in view
+        .balancers
+        .iter()
+        .filter(|b| b.load_balancer == lb.arn && b.endpoint.is_none())
+    {
+        match status.get(&b.addr) {
+            None => code = "provisioning",
+            Some(None) => {}
+            Some(Some(reason)) => return ("failed", Some(reason.clone())),
+        }
+    }
+    (code, None)
+}
+
+fn write_load_balancer(
+    x: &mut Xml,
+    state: &NetworkState,
+    lb: &LoadBalancer,
+    shared: &crate::Shared,
+) {
+    let (code, reason) = balancer_state(lb, shared);
     x.open("member")
         .leaf("LoadBalancerArn", &lb.arn)
         .leaf("DNSName", &lb.dns_name(&state.region))
@@ -72,8 +101,11 @@ fn write_load_balancer(x: &mut Xml, state: &NetworkState, lb: &LoadBalancer) {
         .leaf("Scheme", &lb.scheme)
         .leaf("VpcId", &lb.vpc)
         .open("State")
-        .leaf("Code", "active")
-        .close("State")
+        .leaf("Code", code);
+    if let Some(reason) = &reason {
+        x.leaf("Reason", reason);
+    }
+    x.close("State")
         .leaf("Type", "network")
         .open("AvailabilityZones");
     for eni in &lb.interfaces {
@@ -184,10 +216,11 @@ pub fn elb(
     engine: &Engine,
     guard: &Guard<'_>,
     region: &str,
-    health: &TargetStates,
+    shared: &crate::Shared,
     action: &str,
     params: &Params,
 ) -> Result<Option<String>, Failure> {
+    let health: &TargetStates = &shared.target_states;
     let account = guard.principal().account.clone();
     let authorize = |resource: &str| {
         guard.check(
@@ -229,7 +262,7 @@ pub fn elb(
             })?;
             engine.network_read(&account, region, |s| {
                 x.open("LoadBalancers");
-                write_load_balancer(&mut x, s, &lb);
+                write_load_balancer(&mut x, s, &lb, shared);
                 x.close("LoadBalancers");
             });
         }
@@ -256,7 +289,7 @@ pub fn elb(
                     if (arns.is_empty() || arns.contains(&lb.arn.as_str()))
                         && (names.is_empty() || names.contains(&lb.name.as_str()))
                     {
-                        write_load_balancer(&mut x, s, lb);
+                        write_load_balancer(&mut x, s, lb, shared);
                     }
                 }
                 x.close("LoadBalancers");
@@ -339,6 +372,16 @@ pub fn elb(
             engine.network_read(&account, region, |s| -> Result<(), Failure> {
                 for arn in &arns {
                     s.target_group(arn)?;
+                }
+                // As for load balancers, a name ELB does not know is refused.
+                if let Some(name) = names
+                    .iter()
+                    .find(|n| !s.target_groups.values().any(|g| g.name == **n))
+                {
+                    return Err(Failure::Engine(cove_engine::EngineError::Elb(
+                        "TargetGroupNotFound",
+                        format!("One or more target groups not found: '{name}'"),
+                    )));
                 }
                 x.open("TargetGroups");
                 for g in s.target_groups.values() {

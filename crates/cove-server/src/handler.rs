@@ -368,14 +368,7 @@ async fn serve_query(
                 )
                 .map(Some)
             } else if service == "elasticloadbalancing" {
-                crate::elb::elb(
-                    &engine,
-                    &guard,
-                    &caller.region,
-                    &shared.target_states,
-                    &action,
-                    &params,
-                )
+                crate::elb::elb(&engine, &guard, &caller.region, &shared, &action, &params)
             } else if service == "sts" {
                 iam::sts(&engine, &guard, &action, &params)
             } else {
