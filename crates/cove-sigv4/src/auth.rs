@@ -46,8 +46,20 @@ impl Authorization {
 
     /// The credential split the way AWS counts its elements: at every `/`, with trailing empty
     /// elements dropped (AWS ignores trailing slashes).
+    #[cfg(test)]
     pub(crate) fn credential_elements(&self) -> Vec<&str> {
         credential_elements(&self.credential)
+    }
+
+    /// How many elements [`Self::credential_elements`] would give, counted without collecting
+    /// them, as every request's scope check needs.
+    pub(crate) fn credential_element_count(&self) -> usize {
+        let trimmed = self.credential.trim_end_matches('/');
+        if trimmed.is_empty() {
+            0
+        } else {
+            trimmed.bytes().filter(|&b| b == b'/').count() + 1
+        }
     }
 }
 
@@ -239,6 +251,7 @@ mod tests {
         )
         .expect("valid header");
         assert_eq!(auth.credential_elements().len(), 5);
+        assert_eq!(auth.credential_element_count(), 5);
         assert_eq!(auth.terminator, "aws4_request");
     }
 
@@ -252,6 +265,19 @@ mod tests {
         assert_eq!(auth.date, "b");
         assert_eq!(auth.region, "");
         assert_eq!(auth.credential_elements().len(), 2);
+        assert_eq!(auth.credential_element_count(), 2);
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn element_counting_agrees_with_splitting(credential in "[a/]{0,12}") {
+            let auth = parse_authorization(&format!(
+                "AWS4-HMAC-SHA256 Credential={credential}x, SignedHeaders=host, Signature=ab"
+            )).expect("lenient parse");
+            proptest::prop_assert_eq!(auth.credential_element_count(), auth.credential_elements().len());
+            let bare = Authorization { credential: credential.clone(), ..auth };
+            proptest::prop_assert_eq!(bare.credential_element_count(), credential_elements(&credential).len());
+        }
     }
 
     proptest::proptest! {
