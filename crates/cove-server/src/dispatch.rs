@@ -27,6 +27,7 @@ use cove_wire::partiql::{
     BatchExecuteStatementInput, ExecuteStatementInput, ExecuteTransactionInput,
 };
 use cove_wire::read::{QueryInput, ScanInput};
+use cove_wire::write::item_response_bytes;
 
 use crate::access::{Access, rcc_text, return_values_text, select_text};
 use crate::audit::AuditLog;
@@ -59,7 +60,7 @@ pub fn dispatch(
     request_id: &str,
     op: Operation,
     body: &Map<String, Value>,
-) -> Result<Value, Failure> {
+) -> Result<Vec<u8>, Failure> {
     let scope = Scope {
         account_id: caller.credential.account_id.clone(),
         region: caller.region.clone(),
@@ -73,7 +74,7 @@ pub fn dispatch(
     let action = format!("dynamodb:{}", op.name());
     // Operations on one table with no condition keys of their own.
     let on_table = |name: &str| access.table(&action, name, None, Keys::new);
-    match op {
+    let output = match op {
         Operation::CreateTable => {
             let input = CreateTableInput::decode(body)?;
             on_table(&input.table_name)?;
@@ -179,7 +180,12 @@ pub fn dispatch(
                 engine.get_item(&target, input)
             }?;
             let consumed = consumed_capacity_json(&out.table_name, rcc, out.consumed);
-            Ok(item_response("Item", out.item.as_ref(), consumed))
+            // The one response a read workload sends is written straight to bytes.
+            return Ok(item_response_bytes(
+                "Item",
+                out.item.as_ref(),
+                consumed.as_ref(),
+            ));
         }
         Operation::UpdateItem => {
             let input = UpdateItemInput::decode(body)?;
@@ -711,7 +717,8 @@ pub fn dispatch(
         | Operation::UpdateGlobalTableSettings
         | Operation::UpdateKinesisStreamingDestination
         | Operation::UpdateTableReplicaAutoScaling => Err(Failure::NotBuilt(op)),
-    }
+    }?;
+    serde_json::to_vec(&output).map_err(|e| Failure::Internal(e.to_string()))
 }
 
 fn page_response(page: ReadPage, rcc: ReturnConsumedCapacity) -> Value {
