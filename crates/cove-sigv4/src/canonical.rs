@@ -169,6 +169,11 @@ pub fn canonical_query(query: &str) -> String {
 
 /// Trims a header value and collapses inner runs of whitespace to one space.
 fn fold_value(value: &[u8], ws: Whitespace, out: &mut Vec<u8>) {
+    // Most values hold no whitespace at all and are their own folded form.
+    if !value.iter().any(|&b| ws.matches(b)) {
+        out.extend_from_slice(value);
+        return;
+    }
     let mut pending_space = false;
     let mut started = false;
     for &b in value {

@@ -10,15 +10,27 @@ use serde_json::Value;
 
 use cove_types::{AttributeValue, Item};
 
-/// Whether any of the eight bytes in `word` must be escaped in a JSON string: a control
-/// character (below 0x20), `"` or `\`. Bit tricks from "Bit Twiddling Hacks" (`haszero`,
-/// `hasless`); a set high bit marks a candidate byte, and a clean word has none.
-fn needs_escape(word: u64) -> bool {
+/// Marks (with its high bit) every byte of `word` that may need escaping in a JSON string: a
+/// control character (below 0x20), `"` or `\`. Bit tricks from "Bit Twiddling Hacks"
+/// (`haszero`, `hasless`): a clean word gives zero. A marked byte is only a candidate (a
+/// borrow can mark the byte above a true one), which is safe because marked words are then
+/// looked at byte by byte.
+fn escape_marks(word: u64) -> u64 {
     const ONES: u64 = 0x0101_0101_0101_0101;
     const HIGHS: u64 = 0x8080_8080_8080_8080;
-    let has_zero = |v: u64| v.wrapping_sub(ONES) & !v & HIGHS;
-    let below_space = word.wrapping_sub(ONES * 0x20) & !word & HIGHS;
-    (below_space | has_zero(word ^ (ONES * u64::from(b'"'))) | has_zero(word ^ (ONES * 0x5c))) != 0
+    let quote = word ^ (ONES * u64::from(b'"'));
+    let backslash = word ^ (ONES * u64::from(b'\\'));
+    ((word.wrapping_sub(ONES * 0x20) & !word)
+        | (quote.wrapping_sub(ONES) & !quote)
+        | (backslash.wrapping_sub(ONES) & !backslash))
+        & HIGHS
+}
+
+/// The 64-bit word of eight bytes, little-endian.
+fn word(chunk: &[u8]) -> u64 {
+    let mut bytes = [0u8; 8];
+    bytes.copy_from_slice(chunk);
+    u64::from_le_bytes(bytes)
 }
 
 /// The escape serde_json writes for `byte`, or `None` when it goes out as it is.
@@ -50,6 +62,28 @@ fn escape(byte: u8, buf: &mut [u8; 6]) -> Option<&[u8]> {
     Some(&buf[..2])
 }
 
+/// How many bytes at the start of `bytes` need no escaping, found 32 and then eight at a
+/// time (a multiple of eight: the caller looks at the rest one by one).
+fn clean_prefix(bytes: &[u8]) -> usize {
+    let mut clean = 0;
+    for block in bytes.chunks_exact(32) {
+        let marks = block
+            .chunks_exact(8)
+            .fold(0, |m, c| m | escape_marks(word(c)));
+        if marks != 0 {
+            break;
+        }
+        clean += 32;
+    }
+    for chunk in bytes[clean..].chunks_exact(8) {
+        if escape_marks(word(chunk)) != 0 {
+            break;
+        }
+        clean += 8;
+    }
+    clean
+}
+
 /// Appends `s` as a JSON string, escaped as serde_json escapes it. Clean runs are found eight
 /// bytes at a time and copied whole.
 pub fn write_str(out: &mut Vec<u8>, s: &str) {
@@ -60,13 +94,8 @@ pub fn write_str(out: &mut Vec<u8>, s: &str) {
     let mut i = 0;
     let mut buf = [0u8; 6];
     while i < bytes.len() {
-        if let Some(chunk) = bytes.get(i..i + 8)
-            && let Ok(word) = <[u8; 8]>::try_from(chunk)
-            && !needs_escape(u64::from_le_bytes(word))
-        {
-            i += 8;
-            continue;
-        }
+        i += clean_prefix(&bytes[i..]);
+        // At most eight bytes one by one: the word that held a byte to escape, or the tail.
         let end = (i + 8).min(bytes.len());
         while i < end {
             if let Some(escaped) = escape(bytes[i], &mut buf) {
