@@ -69,6 +69,10 @@ print(f"| SigV4 verification | {full_cpu - dev_cpu:.1f} | Cove minus Cove with `
 iam_cpu = med("cove-iam", "C", 32, "server_cpu_us_per_op")
 print(f"| policy evaluation (IAM user, 10-statement identity policy) | {iam_cpu - full_cpu:.1f} | "
       "Cove with the IAM user minus Cove with the root user (which needs no evaluation) |")
+print("\nThese are wall-clock CPU differences on a shared machine. For a steadier per-layer figure, "
+      "`bench/instructions` counts the instructions each layer executes per GetItem under callgrind, "
+      "the floor's included: see [INSTRUCTIONS.md](INSTRUCTIONS.md), and [PROFILE.md](PROFILE.md) "
+      "for what was cut from the GetItem path, what is left, and the system-call side.")
 
 loads = {r["label"]: r for r in runs if r["workload"] == "Load"}
 print("\n## Load\n")

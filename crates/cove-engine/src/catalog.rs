@@ -20,6 +20,46 @@ use crate::{EngineError, Result};
 /// (account, region, table name).
 pub type TableKey = (String, String, String);
 
+/// A table key made of borrowed parts, to look the catalog up without building a
+/// [`TableKey`] (three string copies) on every request. It hashes and compares exactly as the
+/// owned tuple does, which is what lets the map accept it through `Borrow`.
+pub(crate) trait TableKeyParts {
+    fn parts(&self) -> (&str, &str, &str);
+}
+
+impl TableKeyParts for TableKey {
+    fn parts(&self) -> (&str, &str, &str) {
+        (&self.0, &self.1, &self.2)
+    }
+}
+
+impl TableKeyParts for (&str, &str, &str) {
+    fn parts(&self) -> (&str, &str, &str) {
+        *self
+    }
+}
+
+impl<'a> std::borrow::Borrow<dyn TableKeyParts + 'a> for TableKey {
+    fn borrow(&self) -> &(dyn TableKeyParts + 'a) {
+        self
+    }
+}
+
+impl std::hash::Hash for dyn TableKeyParts + '_ {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        // A tuple hashes its fields in order, and `String` hashes as its `str`.
+        self.parts().hash(state);
+    }
+}
+
+impl PartialEq for dyn TableKeyParts + '_ {
+    fn eq(&self, other: &Self) -> bool {
+        self.parts() == other.parts()
+    }
+}
+
+impl Eq for dyn TableKeyParts + '_ {}
+
 /// The version written into every catalog record. Older versions get a migration here when
 /// the shape changes; newer ones are refused.
 pub const TABLE_RECORD_VERSION: u32 = 1;
@@ -320,4 +360,18 @@ pub fn load(storage: &Storage) -> Result<HashMap<TableKey, Arc<Table>>> {
         tables.insert(table.key(), Arc::new(table));
     }
     Ok(tables)
+}
+
+#[cfg(test)]
+mod key_tests {
+    use super::*;
+
+    #[test]
+    fn borrowed_table_keys_find_owned_ones() {
+        let mut map: HashMap<TableKey, u8> = HashMap::new();
+        map.insert(("1".into(), "r".into(), "t".into()), 7);
+        assert_eq!(map.get(&("1", "r", "t") as &dyn TableKeyParts), Some(&7));
+        assert_eq!(map.get(&("1", "r", "u") as &dyn TableKeyParts), None);
+        assert_eq!(map.get(&("1r", "", "t") as &dyn TableKeyParts), None);
+    }
 }

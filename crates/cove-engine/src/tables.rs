@@ -115,15 +115,11 @@ impl Engine {
 
     /// The live table, or `None`.
     pub(crate) fn table(&self, scope: &Scope, name: &str) -> Option<Arc<Table>> {
-        let key = (
-            scope.account_id.clone(),
-            scope.region.clone(),
-            name.to_string(),
-        );
+        let key = (scope.account_id.as_str(), scope.region.as_str(), name);
         self.tables
             .read()
             .unwrap_or_else(|e| e.into_inner())
-            .get(&key)
+            .get(&key as &dyn crate::catalog::TableKeyParts)
             .cloned()
     }
 

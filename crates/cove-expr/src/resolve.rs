@@ -179,6 +179,10 @@ impl<'a> Resolver<'a> {
     /// then values. Several keys are listed in the order of a Java `HashSet` built from the
     /// map, which is how DynamoDB lists them.
     pub fn finish(self) -> Result<(), ExprError> {
+        // Nothing given, nothing unused: most requests carry no placeholders at all.
+        if self.names.is_empty() && self.values.is_empty() {
+            return Ok(());
+        }
         let unused = |keys: Vec<&str>, used: &BTreeSet<String>| -> Vec<String> {
             let total = keys.len();
             let unused: Vec<&str> = keys.into_iter().filter(|k| !used.contains(*k)).collect();

@@ -50,8 +50,8 @@ pub fn select_text(select: Select) -> &'static str {
 impl Access<'_> {
     /// The ARN and owning account of a table named by name or by ARN.
     fn table_arn(&self, table: &str) -> (String, String) {
+        let account = self.table_account(table).to_string();
         if table.starts_with("arn:") {
-            let account = table.split(':').nth(4).unwrap_or_default().to_string();
             return (table.to_string(), account);
         }
         (
@@ -59,8 +59,25 @@ impl Access<'_> {
                 "arn:aws:dynamodb:{}:{}:table/{table}",
                 self.scope.region, self.scope.account_id
             ),
-            self.scope.account_id.clone(),
+            account,
         )
+    }
+
+    /// The account owning a table named by name or by ARN, borrowed.
+    fn table_account<'t>(&'t self, table: &'t str) -> &'t str {
+        if table.starts_with("arn:") {
+            return table.split(':').nth(4).unwrap_or_default();
+        }
+        &self.scope.account_id
+    }
+
+    /// The ARN of a table, or of one of its indexes: an index is its own resource.
+    fn resource_arn(&self, table: &str, index: Option<&str>) -> String {
+        let (table_arn, _) = self.table_arn(table);
+        match index {
+            Some(index) => format!("{table_arn}/index/{index}"),
+            None => table_arn,
+        }
     }
 
     /// Whether any policy needs evaluating: not for the root user in its own account (a
@@ -97,16 +114,21 @@ impl Access<'_> {
         index: Option<&str>,
         keys: impl FnOnce() -> Keys,
     ) -> Result<(), Failure> {
-        let (table_arn, account) = self.table_arn(table);
         let policy = self.engine.table_policy(&self.scope_for(table), table);
+        // The root user in its own account, with no policy to evaluate, needs no ARN built
+        // (unless the audit log records it).
+        if !self.needed()? && self.table_account(table) == self.scope.account_id && policy.is_none()
+        {
+            return self
+                .guard
+                .root_allowed_lazily(action, || self.resource_arn(table, index));
+        }
+        let (table_arn, account) = self.table_arn(table);
         // An index is its own resource; the table's policy still governs it.
         let arn: Cow<'_, str> = match index {
             Some(index) => Cow::Owned(format!("{table_arn}/index/{index}")),
             None => Cow::Borrowed(&table_arn),
         };
-        if !self.needed()? && account == self.scope.account_id && policy.is_none() {
-            return self.guard.root_allowed(action, &arn);
-        }
         let named = policy.as_deref().map(|policy| cove_policy::Named {
             name: &table_arn,
             policy,

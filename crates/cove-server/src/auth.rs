@@ -30,7 +30,12 @@ pub fn authenticate(shared: &Shared, parts: &Parts, body: &[u8]) -> Result<Calle
     let Some(header) = parts.headers.get(http::header::AUTHORIZATION) else {
         return Err(Failure::Signature(cove_sigv4::SigV4Error::Missing));
     };
-    let header = String::from_utf8_lossy(header.as_bytes());
+    // Valid UTF-8 (every SDK's header) is borrowed after a fast check; the lossy conversion,
+    // which walks the text in chunks, only runs for the rest.
+    let header = match std::str::from_utf8(header.as_bytes()) {
+        Ok(text) => std::borrow::Cow::Borrowed(text),
+        Err(_) => String::from_utf8_lossy(header.as_bytes()),
+    };
     let auth = cove_sigv4::parse_authorization(&header).map_err(Failure::Signature)?;
     let credential = match shared.config.auth {
         AuthMode::Dev => Credential {
@@ -190,31 +195,55 @@ fn resolve(shared: &Shared, credential: &Credential) -> Result<Principal, Failur
 
 /// The signing key for a request's scope, from the cache when the same secret derived it.
 /// Requests with a wrong date or region still fail in `verify_with_key`'s checks, which run
-/// before the signature is compared.
-fn signing_key(shared: &Shared, auth: &cove_sigv4::Authorization, secret: &str) -> [u8; 32] {
-    let id = (
-        auth.access_key_id.clone(),
-        auth.date.clone(),
-        auth.region.clone(),
-    );
+/// before the signature is compared. Only DynamoDB's keys are cached: they are the ones every
+/// data-plane request needs.
+fn signing_key(
+    shared: &Shared,
+    auth: &cove_sigv4::Authorization,
+    secret: &str,
+) -> cove_sigv4::SigningKey {
+    /// How many access keys, and scopes per key, the cache holds: a flood of made-up scopes
+    /// can only cost re-derivations, not memory.
+    const MAX_KEYS: usize = 4096;
+    const MAX_SCOPES_PER_KEY: usize = 4;
+    let derive = || {
+        cove_sigv4::SigningKey::new(cove_sigv4::signing_key(
+            secret,
+            &auth.date,
+            &auth.region,
+            &auth.service,
+        ))
+    };
+    if auth.service != "dynamodb" {
+        return derive();
+    }
     let mut cache = shared
         .signing_keys
         .lock()
         .unwrap_or_else(|e| e.into_inner());
-    if let Some((cached_secret, key)) = cache.get(&id)
-        && cached_secret == secret
-        && auth.service == "dynamodb"
+    if let Some(scopes) = cache.get(auth.access_key_id.as_str())
+        && let Some(hit) = scopes
+            .iter()
+            .find(|c| c.date == auth.date && c.region == auth.region && c.secret == secret)
     {
-        return *key;
+        return hit.key.clone();
     }
-    let key = cove_sigv4::signing_key(secret, &auth.date, &auth.region, &auth.service);
-    // Bounded: a flood of made-up scopes can only cost re-derivations, not memory.
-    if cache.len() >= 4096 {
+    let key = derive();
+    if cache.len() >= MAX_KEYS && !cache.contains_key(auth.access_key_id.as_str()) {
         cache.clear();
     }
-    if auth.service == "dynamodb" {
-        cache.insert(id, (secret.to_string(), key));
+    let scopes = cache.entry(auth.access_key_id.clone()).or_default();
+    // A scope of this key with another secret (a re-created key) or the oldest one goes.
+    scopes.retain(|c| !(c.date == auth.date && c.region == auth.region));
+    if scopes.len() >= MAX_SCOPES_PER_KEY {
+        scopes.remove(0);
     }
+    scopes.push(crate::CachedKey {
+        date: auth.date.clone(),
+        region: auth.region.clone(),
+        secret: secret.to_string(),
+        key: key.clone(),
+    });
     key
 }
 

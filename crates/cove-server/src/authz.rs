@@ -170,9 +170,19 @@ impl<'a> Guard<'a> {
     /// Records that the root user was allowed `action` in its own account without any
     /// policy to evaluate (the fast path), when an audit log is kept.
     pub fn root_allowed(&self, action: &str, resource: &str) -> Result<(), Failure> {
+        self.root_allowed_lazily(action, || resource.to_string())
+    }
+
+    /// [`Self::root_allowed`] with the resource's ARN built only when the audit log records
+    /// it: the root user's requests need it for nothing else.
+    pub fn root_allowed_lazily(
+        &self,
+        action: &str,
+        resource: impl FnOnce() -> String,
+    ) -> Result<(), Failure> {
         self.path()?;
         if let Some(audit) = self.audit {
-            audit.record(&self.entry(action, resource, true, "RootAllow", None));
+            audit.record(&self.entry(action, &resource(), true, "RootAllow", None));
         }
         Ok(())
     }

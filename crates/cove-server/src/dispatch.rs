@@ -27,6 +27,7 @@ use cove_wire::partiql::{
     BatchExecuteStatementInput, ExecuteStatementInput, ExecuteTransactionInput,
 };
 use cove_wire::read::{QueryInput, ScanInput};
+use cove_wire::write::item_response_bytes;
 
 use crate::access::{Access, rcc_text, return_values_text, select_text};
 use crate::audit::AuditLog;
@@ -59,7 +60,7 @@ pub fn dispatch(
     request_id: &str,
     op: Operation,
     body: &Map<String, Value>,
-) -> Result<Value, Failure> {
+) -> Result<Vec<u8>, Failure> {
     let scope = Scope {
         account_id: caller.credential.account_id.clone(),
         region: caller.region.clone(),
@@ -70,10 +71,10 @@ pub fn dispatch(
         engine,
         scope: &scope,
     };
-    let action = format!("dynamodb:{}", op.name());
+    let action = op.action();
     // Operations on one table with no condition keys of their own.
-    let on_table = |name: &str| access.table(&action, name, None, Keys::new);
-    match op {
+    let on_table = |name: &str| access.table(action, name, None, Keys::new);
+    let output = match op {
         Operation::CreateTable => {
             let input = CreateTableInput::decode(body)?;
             on_table(&input.table_name)?;
@@ -97,7 +98,7 @@ pub fn dispatch(
         }
         Operation::ListTables => {
             let input = ListTablesInput::decode(body)?;
-            access.account_wide(&action)?;
+            access.account_wide(action)?;
             let (names, last) = engine.list_tables(&scope, &input)?;
             let mut out = Map::new();
             out.insert("TableNames".into(), json!(names));
@@ -119,7 +120,7 @@ pub fn dispatch(
         Operation::PutItem => {
             let input = PutItemInput::decode(body)?;
             let rcc = input.return_consumed_capacity;
-            access.table(&action, &input.table_name, None, || {
+            access.table(action, &input.table_name, None, || {
                 Keys::new()
                     .many(
                         "dynamodb:LeadingKeys",
@@ -155,7 +156,7 @@ pub fn dispatch(
         Operation::GetItem => {
             let input = GetItemInput::decode(body)?;
             let rcc = input.return_consumed_capacity;
-            access.table(&action, &input.table_name, None, || {
+            access.table(action, &input.table_name, None, || {
                 let keys = Keys::new()
                     .many(
                         "dynamodb:LeadingKeys",
@@ -179,12 +180,17 @@ pub fn dispatch(
                 engine.get_item(&target, input)
             }?;
             let consumed = consumed_capacity_json(&out.table_name, rcc, out.consumed);
-            Ok(item_response("Item", out.item.as_ref(), consumed))
+            // The one response a read workload sends is written straight to bytes.
+            return Ok(item_response_bytes(
+                "Item",
+                out.item.as_ref(),
+                consumed.as_ref(),
+            ));
         }
         Operation::UpdateItem => {
             let input = UpdateItemInput::decode(body)?;
             let rcc = input.return_consumed_capacity;
-            access.table(&action, &input.table_name, None, || {
+            access.table(action, &input.table_name, None, || {
                 let keys = Keys::new()
                     .many(
                         "dynamodb:LeadingKeys",
@@ -217,7 +223,7 @@ pub fn dispatch(
         Operation::DeleteItem => {
             let input = DeleteItemInput::decode(body)?;
             let rcc = input.return_consumed_capacity;
-            access.table(&action, &input.table_name, None, || {
+            access.table(action, &input.table_name, None, || {
                 Keys::new()
                     .many(
                         "dynamodb:LeadingKeys",
@@ -254,7 +260,7 @@ pub fn dispatch(
             let input = QueryInput::decode(body)?;
             let rcc = input.common.return_consumed_capacity;
             let c = &input.common;
-            access.table(&action, &c.table_name, c.index_name.as_deref(), || {
+            access.table(action, &c.table_name, c.index_name.as_deref(), || {
                 let leading = engine
                     .query_partition_value(&access.scope_for(&c.table_name), &input)
                     .and_then(|v| crate::authz::key_text(&v));
@@ -283,7 +289,7 @@ pub fn dispatch(
             let input = ScanInput::decode(body)?;
             let rcc = input.common.return_consumed_capacity;
             let c = &input.common;
-            access.table(&action, &c.table_name, c.index_name.as_deref(), || {
+            access.table(action, &c.table_name, c.index_name.as_deref(), || {
                 read_keys(
                     c.select,
                     rcc,
@@ -308,7 +314,7 @@ pub fn dispatch(
             let input = BatchWriteItemInput::decode(body)?;
             let rcc = input.return_consumed_capacity;
             for (table, requests) in &input.tables {
-                access.table(&action, table, None, || {
+                access.table(action, table, None, || {
                     let items = requests.iter().map(|r| match r {
                         cove_wire::batch::WriteRequest::Put(item) => item,
                         cove_wire::batch::WriteRequest::Delete(key) => key,
@@ -330,7 +336,7 @@ pub fn dispatch(
             let input = BatchGetItemInput::decode(body)?;
             let rcc = input.return_consumed_capacity;
             for (table, request) in &input.tables {
-                access.table(&action, table, None, || {
+                access.table(action, table, None, || {
                     read_keys(
                         None,
                         rcc,
@@ -464,19 +470,19 @@ pub fn dispatch(
         }
         Operation::TagResource => {
             let input = TagResourceInput::decode(body)?;
-            access.arn(&action, &input.resource_arn)?;
+            access.arn(action, &input.resource_arn)?;
             engine.tag_resource(&scope, input)?;
             Ok(json!({}))
         }
         Operation::UntagResource => {
             let input = UntagResourceInput::decode(body)?;
-            access.arn(&action, &input.resource_arn)?;
+            access.arn(action, &input.resource_arn)?;
             engine.untag_resource(&scope, input)?;
             Ok(json!({}))
         }
         Operation::ListTagsOfResource => {
             let arn = decode_resource_arn(body)?;
-            access.arn(&action, &arn)?;
+            access.arn(action, &arn)?;
             let tags: Vec<Value> = engine
                 .list_tags_of_resource(&scope, &arn)?
                 .into_iter()
@@ -484,7 +490,7 @@ pub fn dispatch(
                 .collect();
             Ok(json!({"Tags": tags}))
         }
-        Operation::DescribeLimits => access.account_wide(&action).map(|()| {
+        Operation::DescribeLimits => access.account_wide(action).map(|()| {
             json!({
                 "AccountMaxReadCapacityUnits": 80000,
                 "AccountMaxWriteCapacityUnits": 80000,
@@ -496,7 +502,7 @@ pub fn dispatch(
             // On the public endpoint DynamoDB does not authorize DescribeEndpoints at all;
             // through a VPC endpoint both IAM and the endpoint policy must allow it.
             if guard.via_endpoint()? {
-                access.account_wide(&action)?;
+                access.account_wide(action)?;
             }
             // This Cove's own address, as the connection reached it.
             let address = conn.local.map(|a| a.to_string()).unwrap_or_default();
@@ -526,19 +532,19 @@ pub fn dispatch(
         }
         Operation::DescribeBackup => {
             let arn = decode_backup_arn(body)?;
-            access.arn(&action, &arn)?;
+            access.arn(action, &arn)?;
             let backup = engine.describe_backup(&scope, &arn)?;
             Ok(json!({"BackupDescription": backup_description(&backup)}))
         }
         Operation::DeleteBackup => {
             let arn = decode_backup_arn(body)?;
-            access.arn(&action, &arn)?;
+            access.arn(action, &arn)?;
             let backup = engine.delete_backup(&scope, &arn)?;
             Ok(json!({"BackupDescription": backup_description(&backup)}))
         }
         Operation::ListBackups => {
             let input = ListBackupsInput::decode(body)?;
-            access.account_wide(&action)?;
+            access.account_wide(action)?;
             let (page, last) = engine.list_backups(&scope, &input)?;
             let summaries: Vec<Value> = page
                 .iter()
@@ -560,7 +566,7 @@ pub fn dispatch(
         }
         Operation::RestoreTableFromBackup => {
             let input = RestoreTableFromBackupInput::decode(body)?;
-            access.arn(&action, &input.backup_arn)?;
+            access.arn(action, &input.backup_arn)?;
             // The restore writes the target table: AWS asks for the item write actions too.
             for write in [
                 "dynamodb:PutItem",
@@ -589,7 +595,7 @@ pub fn dispatch(
         }
         Operation::PutResourcePolicy => {
             let input = PutResourcePolicyInput::decode(body)?;
-            access.arn(&action, &input.resource_arn)?;
+            access.arn(action, &input.resource_arn)?;
             let revision = engine.put_resource_policy(
                 &access.scope_for(&input.resource_arn),
                 &input.resource_arn,
@@ -600,13 +606,13 @@ pub fn dispatch(
         }
         Operation::GetResourcePolicy => {
             let (arn, _) = decode_policy_target(body)?;
-            access.arn(&action, &arn)?;
+            access.arn(action, &arn)?;
             let (policy, revision) = engine.get_resource_policy(&access.scope_for(&arn), &arn)?;
             Ok(json!({"Policy": policy, "RevisionId": revision}))
         }
         Operation::DeleteResourcePolicy => {
             let (arn, expected) = decode_policy_target(body)?;
-            access.arn(&action, &arn)?;
+            access.arn(action, &arn)?;
             let revision = engine.delete_resource_policy(
                 &access.scope_for(&arn),
                 &arn,
@@ -711,7 +717,8 @@ pub fn dispatch(
         | Operation::UpdateGlobalTableSettings
         | Operation::UpdateKinesisStreamingDestination
         | Operation::UpdateTableReplicaAutoScaling => Err(Failure::NotBuilt(op)),
-    }
+    }?;
+    serde_json::to_vec(&output).map_err(|e| Failure::Internal(e.to_string()))
 }
 
 fn page_response(page: ReadPage, rcc: ReturnConsumedCapacity) -> Value {

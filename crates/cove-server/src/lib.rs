@@ -80,7 +80,8 @@ pub(crate) struct Shared {
     pub engine: Arc<Engine>,
     pub config: ServerConfig,
     /// SigV4 signing keys by (access key id, date, region), with the secret they were derived
-    /// from: a key depends only on those, so deriving it (four HMACs) once a day is enough.
+    /// from: a key depends only on those (and the service, always `dynamodb` here), so
+    /// deriving it (four HMACs) once a day is enough.
     pub signing_keys: std::sync::Mutex<SigningKeys>,
     /// The audit log's writer, when one is configured.
     pub audit: Option<audit::AuditLog>,
@@ -101,9 +102,18 @@ pub(crate) struct Shared {
 pub(crate) type ListenerStatus =
     std::sync::Mutex<std::collections::HashMap<std::net::IpAddr, Option<String>>>;
 
-/// (access key id, date, region) -> (the secret it was derived from, the signing key).
-pub(crate) type SigningKeys =
-    std::collections::HashMap<(String, String, String), (String, [u8; 32])>;
+/// Access key id -> the DynamoDB signing keys derived for it, one per (date, region). Keyed by
+/// the id alone so that a lookup borrows the request's strings instead of building a key.
+pub(crate) type SigningKeys = std::collections::HashMap<String, Vec<CachedKey>>;
+
+/// One cached signing key and everything it was derived from but the access key id.
+pub(crate) struct CachedKey {
+    pub date: String,
+    pub region: String,
+    /// The secret it was derived from: a key whose secret changed is derived again.
+    pub secret: String,
+    pub key: cove_sigv4::SigningKey,
+}
 
 /// Errors starting the server.
 #[derive(Debug, thiserror::Error)]

@@ -46,11 +46,24 @@ impl Authorization {
 
     /// The credential split the way AWS counts its elements: at every `/`, with trailing empty
     /// elements dropped (AWS ignores trailing slashes).
+    #[cfg(test)]
     pub(crate) fn credential_elements(&self) -> Vec<&str> {
         credential_elements(&self.credential)
     }
+
+    /// How many elements [`Self::credential_elements`] would give, counted without collecting
+    /// them, as every request's scope check needs.
+    pub(crate) fn credential_element_count(&self) -> usize {
+        let trimmed = self.credential.trim_end_matches('/');
+        if trimmed.is_empty() {
+            0
+        } else {
+            trimmed.bytes().filter(|&b| b == b'/').count() + 1
+        }
+    }
 }
 
+#[cfg(test)]
 fn credential_elements(credential: &str) -> Vec<&str> {
     let mut parts: Vec<&str> = credential.split('/').collect();
     while parts.last().is_some_and(|p| p.is_empty()) {
@@ -110,14 +123,29 @@ pub(crate) fn missing_date_message(raw_header: &str) -> String {
     format!("{MSG_REQUIRES_DATE}Authorization={raw_header}")
 }
 
+/// The non-empty pieces of `text` between commas, spaces and tabs. The delimiters are ASCII,
+/// so the pieces are found on bytes and sliced out whole, without decoding characters.
+fn tokens(text: &str) -> impl Iterator<Item = &str> {
+    let bytes = text.as_bytes();
+    let mut at = 0;
+    std::iter::from_fn(move || {
+        let is_delimiter = |b: &u8| matches!(b, b',' | b' ' | b'\t');
+        let start = at + bytes.get(at..)?.iter().position(|b| !is_delimiter(b))?;
+        let len = bytes[start..]
+            .iter()
+            .position(is_delimiter)
+            .unwrap_or(bytes.len() - start);
+        at = start + len;
+        text.get(start..at)
+    })
+}
+
 fn parse_with_date_presence(header: &str, has_date: bool) -> Result<Authorization, SigV4Error> {
     if !is_sigv4_attempt(header) {
         return Err(SigV4Error::Missing);
     }
     let trimmed = header.trim();
-    let mut tokens = trimmed
-        .split([',', ' ', '\t'])
-        .filter(|token| !token.is_empty());
+    let mut tokens = tokens(trimmed);
     let algorithm = tokens.next().unwrap_or_default().to_owned();
 
     let mut credential = None;
@@ -160,8 +188,13 @@ fn parse_with_date_presence(header: &str, has_date: bool) -> Result<Authorizatio
     }
 
     let credential = credential.unwrap_or_default();
-    let elements = credential_elements(credential);
-    let element = |i: usize| elements.get(i).copied().unwrap_or_default().to_owned();
+    // The first five elements, without collecting them all: an element AWS would drop as a
+    // trailing empty one reads as empty here too, which is what a missing one reads as.
+    let mut elements = [""; 5];
+    for (slot, element) in elements.iter_mut().zip(credential.split('/')) {
+        *slot = element;
+    }
+    let element = |i: usize| elements[i].to_owned();
     Ok(Authorization {
         access_key_id: element(0),
         date: element(1),
@@ -239,6 +272,7 @@ mod tests {
         )
         .expect("valid header");
         assert_eq!(auth.credential_elements().len(), 5);
+        assert_eq!(auth.credential_element_count(), 5);
         assert_eq!(auth.terminator, "aws4_request");
     }
 
@@ -252,9 +286,28 @@ mod tests {
         assert_eq!(auth.date, "b");
         assert_eq!(auth.region, "");
         assert_eq!(auth.credential_elements().len(), 2);
+        assert_eq!(auth.credential_element_count(), 2);
     }
 
     proptest::proptest! {
+        #[test]
+        fn element_counting_agrees_with_splitting(credential in "[a/]{0,12}") {
+            let auth = parse_authorization(&format!(
+                "AWS4-HMAC-SHA256 Credential={credential}x, SignedHeaders=host, Signature=ab"
+            )).expect("lenient parse");
+            proptest::prop_assert_eq!(auth.credential_element_count(), auth.credential_elements().len());
+            let bare = Authorization { credential: credential.clone(), ..auth };
+            proptest::prop_assert_eq!(bare.credential_element_count(), credential_elements(&credential).len());
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn tokens_split_as_str_split_does(s in "[a, \t=é]{0,30}") {
+            let expected: Vec<&str> = s.split([',', ' ', '\t']).filter(|t| !t.is_empty()).collect();
+            proptest::prop_assert_eq!(tokens(&s).collect::<Vec<_>>(), expected);
+        }
+
         #[test]
         fn arbitrary_headers_never_panic(s in "\\PC{0,200}") {
             let _ = parse_authorization(&s);

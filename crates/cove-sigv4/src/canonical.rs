@@ -5,7 +5,7 @@
 use percent_encoding::percent_decode;
 
 use crate::Request;
-use crate::crypto::sha256_hex;
+use crate::crypto::sha256_hex_bytes;
 use crate::error::SigV4Error;
 
 /// How header values are folded: SDKs disagree on what counts as whitespace, so the verifier
@@ -124,10 +124,22 @@ fn normalize_path(path: &str) -> String {
 /// URI-encoded a second time, since for every service but S3 the signer encodes the already
 /// encoded path again (`%3D` on the wire becomes `%253D` in the canonical request).
 pub fn canonical_uri(path: &str) -> String {
-    let normalized = normalize_path(path);
-    let mut out = String::with_capacity(normalized.len());
-    uri_encode_into(&mut out, normalized.as_bytes(), true);
+    let mut out = String::new();
+    canonical_uri_into(&mut out, path);
     out
+}
+
+/// Appends the canonical URI of `path` (see [`canonical_uri`]).
+fn canonical_uri_into(out: &mut String, path: &str) {
+    // DynamoDB requests go to `/`, which is its own canonical form; taking that case first
+    // keeps the two string copies of the general path off every request.
+    if path == "/" {
+        out.push('/');
+        return;
+    }
+    let normalized = normalize_path(path);
+    out.reserve(normalized.len());
+    uri_encode_into(out, normalized.as_bytes(), true);
 }
 
 /// The canonical query string for a raw query (without `?`): each key and value decoded,
@@ -157,6 +169,11 @@ pub fn canonical_query(query: &str) -> String {
 
 /// Trims a header value and collapses inner runs of whitespace to one space.
 fn fold_value(value: &[u8], ws: Whitespace, out: &mut Vec<u8>) {
+    // Most values hold no whitespace at all and are their own folded form.
+    if !value.iter().any(|&b| ws.matches(b)) {
+        out.extend_from_slice(value);
+        return;
+    }
     let mut pending_space = false;
     let mut started = false;
     for &b in value {
@@ -173,58 +190,92 @@ fn fold_value(value: &[u8], ws: Whitespace, out: &mut Vec<u8>) {
     }
 }
 
-/// The canonical value of a signed header: every occurrence (any name case) folded, joined
-/// with `,` in the order received. `None` when the request lacks the header.
+/// Appends the canonical value of a signed header: every occurrence (any name case) folded,
+/// joined with `,` in the order received. `false` (and nothing appended) when the request
+/// lacks the header.
+fn canonical_header_value_into(
+    headers: &[(&str, &[u8])],
+    name: &str,
+    ws: Whitespace,
+    out: &mut Vec<u8>,
+) -> bool {
+    let mut found = false;
+    for (_, value) in headers.iter().filter(|(n, _)| n.eq_ignore_ascii_case(name)) {
+        if found {
+            out.push(b',');
+        }
+        fold_value(value, ws, out);
+        found = true;
+    }
+    found
+}
+
+/// The canonical value of a signed header (see [`canonical_header_value_into`]), `None` when
+/// the request lacks it.
+#[cfg(test)]
 fn canonical_header_value(
     headers: &[(&str, &[u8])],
     name: &str,
     ws: Whitespace,
 ) -> Option<Vec<u8>> {
     let mut out = Vec::new();
-    let mut found = false;
-    for (_, value) in headers.iter().filter(|(n, _)| n.eq_ignore_ascii_case(name)) {
-        if found {
-            out.push(b',');
-        }
-        fold_value(value, ws, &mut out);
-        found = true;
-    }
-    found.then_some(out)
+    canonical_header_value_into(headers, name, ws, &mut out).then_some(out)
 }
 
-/// The payload hash line: the signed `x-amz-content-sha256` value when the client signed that
-/// header (the value it put in its own canonical request), otherwise the body's SHA-256.
-fn payload_hash_line(req: &Request<'_>, signed_headers: &[String], ws: Whitespace) -> Vec<u8> {
+/// Appends the payload hash line: the signed `x-amz-content-sha256` value when the client
+/// signed that header (the value it put in its own canonical request), otherwise the body's
+/// SHA-256.
+fn payload_hash_line_into(
+    req: &Request<'_>,
+    signed_headers: &[String],
+    ws: Whitespace,
+    out: &mut Vec<u8>,
+) {
     let signed = signed_headers
         .iter()
         .any(|name| name.eq_ignore_ascii_case("x-amz-content-sha256"));
-    if signed && let Some(value) = canonical_header_value(req.headers, "x-amz-content-sha256", ws) {
-        return value;
+    if signed && canonical_header_value_into(req.headers, "x-amz-content-sha256", ws, out) {
+        return;
     }
-    sha256_hex(req.payload).into_bytes()
+    out.extend_from_slice(&sha256_hex_bytes(req.payload));
+}
+
+/// A signed header's name in lowercase, borrowed when it already is (as the parser leaves
+/// every name), so that the common case allocates nothing.
+fn lowercase(name: &str) -> std::borrow::Cow<'_, str> {
+    if name.bytes().any(|b| b.is_ascii_uppercase()) {
+        std::borrow::Cow::Owned(name.to_ascii_lowercase())
+    } else {
+        std::borrow::Cow::Borrowed(name)
+    }
 }
 
 /// The canonical request as bytes; header values may legally hold non-UTF-8 octets, and the
-/// signature covers them exactly as received.
+/// signature covers them exactly as received. It is built in one buffer, with no string per
+/// header.
 pub(crate) fn canonical_request_bytes(
     req: &Request<'_>,
     signed_headers: &[String],
     ws: Whitespace,
 ) -> Result<Vec<u8>, SigV4Error> {
-    let mut out = Vec::with_capacity(256 + req.path.len() + req.query.len());
+    let mut out = Vec::with_capacity(512 + req.path.len() + req.query.len());
     out.extend_from_slice(req.method.as_bytes());
     out.push(b'\n');
-    out.extend_from_slice(canonical_uri(req.path).as_bytes());
+    let mut uri = String::new();
+    canonical_uri_into(&mut uri, req.path);
+    out.extend_from_slice(uri.as_bytes());
     out.push(b'\n');
-    out.extend_from_slice(canonical_query(req.query).as_bytes());
+    if !req.query.is_empty() {
+        out.extend_from_slice(canonical_query(req.query).as_bytes());
+    }
     out.push(b'\n');
     for name in signed_headers {
-        let lower = name.to_ascii_lowercase();
-        let value = canonical_header_value(req.headers, &lower, ws)
-            .ok_or_else(|| SigV4Error::SignedHeaderMissing(lower.clone()))?;
+        let lower = lowercase(name);
         out.extend_from_slice(lower.as_bytes());
         out.push(b':');
-        out.extend_from_slice(&value);
+        if !canonical_header_value_into(req.headers, &lower, ws, &mut out) {
+            return Err(SigV4Error::SignedHeaderMissing(lower.into_owned()));
+        }
         out.push(b'\n');
     }
     out.push(b'\n');
@@ -232,10 +283,10 @@ pub(crate) fn canonical_request_bytes(
         if i > 0 {
             out.push(b';');
         }
-        out.extend_from_slice(name.to_ascii_lowercase().as_bytes());
+        out.extend_from_slice(lowercase(name).as_bytes());
     }
     out.push(b'\n');
-    out.extend_from_slice(&payload_hash_line(req, signed_headers, ws));
+    payload_hash_line_into(req, signed_headers, ws, &mut out);
     Ok(out)
 }
 
@@ -359,6 +410,7 @@ mod tests {
 
     #[test]
     fn signed_content_sha256_replaces_the_body_hash() {
+        use crate::crypto::sha256_hex;
         let req = Request {
             method: "PUT",
             path: "/",

@@ -16,7 +16,27 @@ const BLOCK_SIZE: usize = 64;
 
 /// Lowercase hex SHA-256 of `data`, the form SigV4 uses for payload and request hashes.
 pub fn sha256_hex(data: &[u8]) -> String {
-    hex::encode(Sha256::digest(data))
+    let hex = hex32(&Sha256::digest(data).into());
+    // Hex digits are ASCII, so this conversion cannot fail; the fallback only avoids a panic.
+    String::from_utf8(hex.to_vec()).unwrap_or_default()
+}
+
+/// Lowercase hex of a 32-byte digest, on the stack: the verifier needs two of these per
+/// request, and building them as `String`s through an iterator of chars cost more than the
+/// formatting itself.
+pub(crate) fn hex32(digest: &[u8; 32]) -> [u8; 64] {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let mut out = [0u8; 64];
+    for (pair, byte) in out.chunks_exact_mut(2).zip(digest) {
+        pair[0] = HEX[usize::from(byte >> 4)];
+        pair[1] = HEX[usize::from(byte & 0x0f)];
+    }
+    out
+}
+
+/// Lowercase hex SHA-256 of `data` on the stack (see [`hex32`]).
+pub(crate) fn sha256_hex_bytes(data: &[u8]) -> [u8; 64] {
+    hex32(&Sha256::digest(data).into())
 }
 
 /// HMAC-SHA256 of `data` under `key`.
@@ -34,6 +54,57 @@ pub(crate) fn hmac_sha256(key: &[u8], data: &[u8]) -> [u8; 32] {
     let mut mac = <Hmac<Sha256> as KeyInit>::new(&block.into());
     mac.update(data);
     mac.finalize().into_bytes().into()
+}
+
+/// A derived signing key, with its HMAC state already keyed.
+///
+/// Keying an HMAC hashes one padded block for the inner hash and one for the outer; both
+/// depend only on the key, so a server that caches signing keys caches this and each
+/// signature then costs only the blocks of the string to sign and the outer finish.
+#[derive(Clone)]
+pub struct SigningKey {
+    key: [u8; 32],
+    mac: Hmac<Sha256>,
+}
+
+impl SigningKey {
+    /// Keys the HMAC state for `key`, a key from [`signing_key`].
+    pub fn new(key: [u8; 32]) -> SigningKey {
+        let mut block = [0u8; BLOCK_SIZE];
+        block[..32].copy_from_slice(&key);
+        SigningKey {
+            key,
+            mac: <Hmac<Sha256> as KeyInit>::new(&block.into()),
+        }
+    }
+
+    /// The key's 32 bytes.
+    pub fn bytes(&self) -> &[u8; 32] {
+        &self.key
+    }
+
+    /// HMAC-SHA256 under this key of the concatenation of `parts`, which lets the verifier
+    /// feed the string to sign piece by piece instead of formatting it first.
+    pub(crate) fn mac(&self, parts: &[&[u8]]) -> [u8; 32] {
+        let mut mac = self.mac.clone();
+        for part in parts {
+            mac.update(part);
+        }
+        mac.finalize().into_bytes().into()
+    }
+}
+
+impl From<[u8; 32]> for SigningKey {
+    fn from(key: [u8; 32]) -> SigningKey {
+        SigningKey::new(key)
+    }
+}
+
+impl std::fmt::Debug for SigningKey {
+    // The key is a credential: it never appears in logs.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SigningKey(..)")
+    }
 }
 
 /// Derives the SigV4 signing key `HMAC(HMAC(HMAC(HMAC("AWS4" + secret, date), region), service),
@@ -57,11 +128,7 @@ pub fn string_to_sign(amz_date: &str, scope: &str, canonical_request: &str) -> S
 
 /// The string to sign when the canonical request's hash is already known, which lets the
 /// verifier hash a canonical request held as bytes.
-pub(crate) fn string_to_sign_from_hash(
-    amz_date: &str,
-    scope: &str,
-    hashed_request: &str,
-) -> String {
+fn string_to_sign_from_hash(amz_date: &str, scope: &str, hashed_request: &str) -> String {
     format!("{ALGORITHM}\n{amz_date}\n{scope}\n{hashed_request}")
 }
 
@@ -122,6 +189,24 @@ mod tests {
             hex::encode(key),
             "f4780e2d9f65fa895f9c67b32ce1baf0b0d8a43505a000a1a9e090d414db404d"
         );
+    }
+
+    #[test]
+    fn a_keyed_signing_key_signs_as_the_plain_hmac_does() {
+        let raw = signing_key("secret", "20150830", "us-east-1", "dynamodb");
+        let key = SigningKey::new(raw);
+        assert_eq!(
+            key.mac(&[b"AWS4-HMAC-SHA256\n", b"2015", b"0830"]),
+            hmac_sha256(&raw, b"AWS4-HMAC-SHA256\n20150830")
+        );
+        assert_eq!(key.bytes(), &raw);
+    }
+
+    #[test]
+    fn stack_hex_matches_the_hex_crate() {
+        let digest: [u8; 32] = Sha256::digest(b"abc").into();
+        assert_eq!(hex32(&digest).to_vec(), hex::encode(digest).into_bytes());
+        assert_eq!(sha256_hex(b"abc"), hex::encode(digest));
     }
 
     #[test]

@@ -9,7 +9,7 @@
 //! 2. [`precheck`] — date format, 15-minute skew, signed `host`, algorithm, credential scope;
 //! 3. looks up the secret for [`Authorization::access_key_id`] (answering
 //!    [`SigV4Error::UnrecognizedClient`] when unknown);
-//! 4. [`verify_signature`] with a (possibly cached) [`signing_key`].
+//! 4. [`verify_signature`] with a (possibly cached) [`SigningKey`] made from [`signing_key`].
 //!
 //! [`verify`] and [`verify_with_key`] run steps 2 and 4 together.
 //!
@@ -25,7 +25,9 @@ mod verify;
 
 pub use auth::{Authorization, parse_authorization, parse_request_authorization};
 pub use canonical::{canonical_query, canonical_request, canonical_uri};
-pub use crypto::{ALGORITHM, TERMINATOR, sha256_hex, signature, signing_key, string_to_sign};
+pub use crypto::{
+    ALGORITHM, SigningKey, TERMINATOR, sha256_hex, signature, signing_key, string_to_sign,
+};
 pub use error::{
     MSG_HEADER_AND_QUERY_AUTH, MSG_HOST_NOT_SIGNED, MSG_MISSING_TOKEN, MSG_SIGNATURE_MISMATCH,
     MSG_UNRECOGNIZED_CLIENT, SigV4Error,

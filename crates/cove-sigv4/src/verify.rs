@@ -6,9 +6,7 @@ use subtle::ConstantTimeEq;
 
 use crate::auth::{has_date_header, missing_date_message};
 use crate::canonical::{Whitespace, canonical_request_bytes, find_header};
-use crate::crypto::{
-    ALGORITHM, TERMINATOR, sha256_hex, signature, signing_key, string_to_sign_from_hash,
-};
+use crate::crypto::{ALGORITHM, SigningKey, TERMINATOR, hex32, sha256_hex_bytes, signing_key};
 use crate::error::SigV4Error;
 use crate::time::{format_amz_date, parse_amz_date, parse_http_date};
 use crate::{Authorization, Request};
@@ -76,21 +74,24 @@ fn request_time(req: &Request<'_>, auth: &Authorization) -> Result<SignedTime, S
 /// Rejects a request time more than [`MAX_SKEW_SECONDS`] from `now_unix`, with DynamoDB's
 /// messages (a time exactly at the limit is accepted).
 fn check_skew(time: &SignedTime, now_unix: i64) -> Result<(), SigV4Error> {
-    let now = format_amz_date(now_unix);
+    // The server's time is formatted only for the messages, so an accepted request (the common
+    // case) pays for no formatting.
     let earliest = now_unix.saturating_sub(MAX_SKEW_SECONDS);
     if time.unix < earliest {
         return Err(SigV4Error::Expired(format!(
-            "Signature expired: {} is now earlier than {} ({now} - 15 min.)",
+            "Signature expired: {} is now earlier than {} ({} - 15 min.)",
             time.amz_date,
-            format_amz_date(earliest)
+            format_amz_date(earliest),
+            format_amz_date(now_unix)
         )));
     }
     let latest = now_unix.saturating_add(MAX_SKEW_SECONDS);
     if time.unix > latest {
         return Err(SigV4Error::NotYetCurrent(format!(
-            "Signature not yet current: {} is still later than {} ({now} + 15 min.)",
+            "Signature not yet current: {} is still later than {} ({} + 15 min.)",
             time.amz_date,
-            format_amz_date(latest)
+            format_amz_date(latest),
+            format_amz_date(now_unix)
         )));
     }
     Ok(())
@@ -103,7 +104,7 @@ fn check_credential(
     expected: &Expected<'_>,
     time: &SignedTime,
 ) -> Result<(), SigV4Error> {
-    if auth.credential_elements().len() != 5 {
+    if auth.credential_element_count() != 5 {
         return Err(SigV4Error::MalformedCredential(format!(
             "Credential must have exactly 5 slash-delimited elements, e.g. keyid/date/region/service/term, got '{}'",
             auth.credential
@@ -201,23 +202,42 @@ fn content_sha256_acceptable(req: &Request<'_>, auth: &Authorization) -> bool {
     };
     let value = String::from_utf8_lossy(value);
     let value = value.trim_matches([' ', '\t']);
-    value == "UNSIGNED-PAYLOAD" || value.eq_ignore_ascii_case(&sha256_hex(req.payload))
+    value == "UNSIGNED-PAYLOAD"
+        || value
+            .as_bytes()
+            .eq_ignore_ascii_case(&sha256_hex_bytes(req.payload))
 }
 
 /// Compares the client's signature with the one computed under `key`, in constant time.
+///
+/// The string to sign (`algorithm \n time \n scope \n hex(hash(canonical request))`) is fed
+/// to the HMAC in pieces, so it is never formatted into a string of its own.
 fn signature_matches(
     req: &Request<'_>,
     auth: &Authorization,
-    key: &[u8; 32],
+    key: &SigningKey,
     time: &SignedTime,
     ws: Whitespace,
 ) -> Result<bool, SigV4Error> {
     let canonical = canonical_request_bytes(req, &auth.signed_headers, ws)?;
-    let sts = string_to_sign_from_hash(&time.amz_date, &auth.scope(), &sha256_hex(&canonical));
-    let expected = signature(key, &sts);
-    Ok(bool::from(
-        expected.as_bytes().ct_eq(auth.signature.as_bytes()),
-    ))
+    let hashed = sha256_hex_bytes(&canonical);
+    let mac = key.mac(&[
+        ALGORITHM.as_bytes(),
+        b"\n",
+        time.amz_date.as_bytes(),
+        b"\n",
+        auth.date.as_bytes(),
+        b"/",
+        auth.region.as_bytes(),
+        b"/",
+        auth.service.as_bytes(),
+        b"/",
+        auth.terminator.as_bytes(),
+        b"\n",
+        &hashed,
+    ]);
+    let expected = hex32(&mac);
+    Ok(bool::from(expected.ct_eq(auth.signature.as_bytes())))
 }
 
 /// Verifies the signature of a request that passed [`precheck`], under a signing key derived
@@ -228,7 +248,7 @@ fn signature_matches(
 pub fn verify_signature(
     req: &Request<'_>,
     auth: &Authorization,
-    key: &[u8; 32],
+    key: &SigningKey,
     time: &SignedTime,
 ) -> Result<(), SigV4Error> {
     if !content_sha256_acceptable(req, auth) {
@@ -255,7 +275,7 @@ pub fn verify_signature(
 pub fn verify_with_key(
     req: &Request<'_>,
     auth: &Authorization,
-    key: &[u8; 32],
+    key: &SigningKey,
     expected_service: &str,
     now_unix: i64,
 ) -> Result<(), SigV4Error> {
@@ -283,6 +303,6 @@ pub fn verify(
     };
     // The checks run before the key derivation so that a malformed request costs no HMACs.
     let time = precheck(req, auth, &expected, now_unix)?;
-    let key = signing_key(secret, &auth.date, &auth.region, &auth.service);
+    let key = SigningKey::new(signing_key(secret, &auth.date, &auth.region, &auth.service));
     verify_signature(req, auth, &key, &time)
 }

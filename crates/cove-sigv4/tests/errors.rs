@@ -106,7 +106,7 @@ impl Req {
             let auth = parse_request_authorization(req)?;
             let time = precheck(req, &auth, &DYNAMODB, now)?;
             let key = signing_key(SECRET, &auth.date, &auth.region, &auth.service);
-            verify_signature(req, &auth, &key, &time)
+            verify_signature(req, &auth, &key.into(), &time)
         })
     }
 }

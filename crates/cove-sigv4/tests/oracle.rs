@@ -60,7 +60,7 @@ impl Signed {
         // The cached-key entry point must always agree with the secret entry point.
         let key = signing_key(secret, &auth.date, &auth.region, &auth.service);
         assert_eq!(
-            verify_with_key(&req, &auth, &key, "dynamodb", now),
+            verify_with_key(&req, &auth, &key.into(), "dynamodb", now),
             by_secret
         );
         by_secret

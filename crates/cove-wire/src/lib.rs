@@ -16,6 +16,7 @@ pub mod op;
 pub mod output;
 pub mod partiql;
 pub mod read;
+pub mod write;
 
 pub use error::{ErrorCode, WireError};
 pub use op::Operation;

@@ -19,6 +19,12 @@ macro_rules! operations {
                 match self { $(Operation::$name => stringify!($name)),* }
             }
 
+            /// The IAM action that authorizes the operation, `dynamodb:<name>`, a constant so
+            /// that no request formats it.
+            pub fn action(self) -> &'static str {
+                match self { $(Operation::$name => concat!("dynamodb:", stringify!($name))),* }
+            }
+
             fn from_name(name: &str) -> Option<Operation> {
                 match name { $(stringify!($name) => Some(Operation::$name),)* _ => None }
             }
@@ -102,6 +108,13 @@ impl Operation {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn actions_are_the_service_prefix_and_the_name() {
+        for op in Operation::ALL {
+            assert_eq!(op.action(), format!("dynamodb:{}", op.name()));
+        }
+    }
 
     #[test]
     fn targets_resolve_only_with_the_right_prefix() {

@@ -222,6 +222,10 @@ pub fn consumed_capacity_json(
     mode: ReturnConsumedCapacity,
     consumed: Consumed,
 ) -> Option<Value> {
+    // Most requests ask for no report: build none for them.
+    if mode == ReturnConsumedCapacity::None {
+        return None;
+    }
     let read: f64 =
         consumed.read_units + consumed.indexes.iter().map(|i| i.read_units).sum::<f64>();
     let write: f64 =
