@@ -407,6 +407,23 @@ def test_peering_across_accounts_reaches_an_endpoint(tmp_path, aws_env):
         assert target.proxied()[-1]["source"] == peered
         assert target.proxied()[-1]["vpce"] == endpoint["VpcEndpointId"]
 
+        # After a restart the service, the endpoint, the peering and the routes are all there.
+        cove.stop()
+        cove = Cove(data_dir)
+        assert wait_state(cove, consumer, endpoint["VpcEndpointId"], "available") == "available"
+        configurations = aws(cove, env, "ec2", "describe-vpc-endpoint-service-configurations")[1]
+        assert [c["ServiceId"] for c in configurations["ServiceConfigurations"]] == [service["ServiceId"]]
+        deadline = time.time() + 5
+        while True:
+            try:
+                answer = call("127.88.1.4", port, peered)
+            except OSError:
+                answer = ""
+            if answer == "target" or time.time() > deadline:
+                break
+            time.sleep(0.2)
+        assert answer == "target"
+
         # Either side may delete it; then the route is a blackhole again.
         aws(cove, consumer, "ec2", "delete-vpc-peering-connection", "--vpc-peering-connection-id", pcx_id)
         gone = aws(cove, env, "ec2", "describe-vpc-peering-connections", "--vpc-peering-connection-ids", pcx_id)[1]
