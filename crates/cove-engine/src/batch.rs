@@ -268,7 +268,7 @@ impl Engine {
                 }
                 Ok((ov.into_batch(), (consumed, collections)))
             })
-            .map_err(unabort)?;
+            .map_err(|e| self.after_stale(unabort(e)))?;
         Ok(BatchWriteItemOutput {
             consumed,
             item_collections,
@@ -559,7 +559,7 @@ impl Engine {
                 }
                 Ok((ov.into_batch(), Some((consumed, collections))))
             })
-            .map_err(unabort)?;
+            .map_err(|e| self.after_stale(unabort(e)))?;
         let (consumed, item_collections) = result.unwrap_or_default();
         Ok(TransactWriteItemsOutput {
             consumed,

@@ -181,7 +181,9 @@ impl WriteBatch {
 /// expired items). Signals may be lost (while the database is unreachable, say), so whoever
 /// caches what they announce also checks now and then.
 pub struct Watch {
-    changes: std::sync::mpsc::Receiver<()>,
+    /// Behind a mutex so that a watch may be shared between threads (one waits on it, others
+    /// ask about the lease).
+    changes: std::sync::Mutex<std::sync::mpsc::Receiver<()>>,
     lease: Arc<std::sync::atomic::AtomicBool>,
 }
 
@@ -192,15 +194,19 @@ impl Watch {
         changes: std::sync::mpsc::Receiver<()>,
         lease: Arc<std::sync::atomic::AtomicBool>,
     ) -> Watch {
-        Watch { changes, lease }
+        Watch {
+            changes: std::sync::Mutex::new(changes),
+            lease,
+        }
     }
 
     /// Waits up to `timeout` for a signal; true if one (or several, all consumed) arrived.
     /// Also returns, false, once the backend is closed.
     pub fn wait(&self, timeout: std::time::Duration) -> bool {
-        match self.changes.recv_timeout(timeout) {
+        let changes = self.changes.lock().unwrap_or_else(|e| e.into_inner());
+        match changes.recv_timeout(timeout) {
             Ok(()) => {
-                while self.changes.try_recv().is_ok() {}
+                while changes.try_recv().is_ok() {}
                 true
             }
             Err(std::sync::mpsc::RecvTimeoutError::Timeout) => false,

@@ -8,6 +8,7 @@ mod crash;
 mod dns;
 mod expressions;
 mod indexes;
+mod multinode;
 mod partiql;
 mod query;
 mod raw_http;
