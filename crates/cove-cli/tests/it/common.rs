@@ -46,6 +46,19 @@ impl Cove {
         )
     }
 
+    /// Starts Cove with the test root credentials on `data_dir`, storing in the PostgreSQL
+    /// database at `storage_url` (which other nodes may share).
+    pub fn start_on(data_dir: &Path, storage_url: &str) -> Cove {
+        Cove::start_with(
+            data_dir,
+            &["--storage", storage_url],
+            &[
+                ("COVE_ROOT_ACCESS_KEY_ID", ROOT_ACCESS_KEY_ID),
+                ("COVE_ROOT_SECRET_ACCESS_KEY", ROOT_SECRET_ACCESS_KEY),
+            ],
+        )
+    }
+
     pub fn start_with(data_dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Cove {
         let mut full: Vec<OsString> = ["--listen", "127.0.0.1:0", "--data-dir"]
             .iter()
@@ -218,6 +231,19 @@ pub fn attr(name: &str, ty: ScalarAttributeType) -> AttributeDefinition {
         .attribute_type(ty)
         .build()
         .unwrap()
+}
+
+/// Creates the on-demand table `name` whose key is the string `pk`.
+pub async fn create_hash_table(client: &Client, name: &str) {
+    client
+        .create_table()
+        .table_name(name)
+        .billing_mode(aws_sdk_dynamodb::types::BillingMode::PayPerRequest)
+        .attribute_definitions(attr("pk", ScalarAttributeType::S))
+        .key_schema(key("pk", KeyType::Hash))
+        .send()
+        .await
+        .unwrap();
 }
 
 /// A fresh temporary data directory.

@@ -9,6 +9,7 @@ mod dns;
 mod expressions;
 mod indexes;
 mod multinode;
+mod outage;
 mod partiql;
 mod query;
 mod raw_http;

@@ -9,13 +9,13 @@ use std::time::{Duration, Instant, SystemTime};
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::ProvideErrorMetadata;
 use aws_sdk_dynamodb::types::{
-    AttributeValue, BillingMode, CreateGlobalSecondaryIndexAction, GlobalSecondaryIndexUpdate,
-    KeyType, Projection, ProjectionType, ScalarAttributeType,
+    AttributeValue, CreateGlobalSecondaryIndexAction, GlobalSecondaryIndexUpdate, KeyType,
+    Projection, ProjectionType, ScalarAttributeType,
 };
 
 use crate::common::{
-    Cove, ROOT_ACCESS_KEY_ID, ROOT_SECRET_ACCESS_KEY, attr, client_for, data_dir, key, s,
-    shared_database,
+    Cove, ROOT_ACCESS_KEY_ID, ROOT_SECRET_ACCESS_KEY, attr, client_for, create_hash_table,
+    data_dir, key, s, shared_database,
 };
 use crate::raw_http::{exchange, signed_for};
 
@@ -23,25 +23,9 @@ use crate::raw_http::{exchange, signed_for};
 /// are returned to live as long as the nodes).
 fn two_nodes(url: &str) -> (Cove, Cove, Vec<tempfile::TempDir>) {
     let dirs = vec![data_dir(), data_dir()];
-    let env = [
-        ("COVE_ROOT_ACCESS_KEY_ID", ROOT_ACCESS_KEY_ID),
-        ("COVE_ROOT_SECRET_ACCESS_KEY", ROOT_SECRET_ACCESS_KEY),
-    ];
-    let a = Cove::start_with(dirs[0].path(), &["--storage", url], &env);
-    let b = Cove::start_with(dirs[1].path(), &["--storage", url], &env);
+    let a = Cove::start_on(dirs[0].path(), url);
+    let b = Cove::start_on(dirs[1].path(), url);
     (a, b, dirs)
-}
-
-async fn create_table(client: &Client, name: &str) {
-    client
-        .create_table()
-        .table_name(name)
-        .billing_mode(BillingMode::PayPerRequest)
-        .attribute_definitions(attr("pk", ScalarAttributeType::S))
-        .key_schema(key("pk", KeyType::Hash))
-        .send()
-        .await
-        .unwrap();
 }
 
 /// The counter's value, read with a consistent read.
@@ -103,7 +87,7 @@ async fn two_nodes_share_tables_items_and_indexes() {
     let (ca, cb) = (a.client(), b.client());
 
     // A table created through A is usable through B at once, with no pause between.
-    create_table(&ca, "shared").await;
+    create_hash_table(&ca, "shared").await;
     cb.put_item()
         .table_name("shared")
         .item("pk", s("first"))
@@ -292,7 +276,7 @@ async fn an_iam_change_through_one_node_is_enforced_by_the_other_within_a_second
         return;
     };
     let (a, b, _dirs) = two_nodes(&url);
-    create_table(&a.client(), "guarded").await;
+    create_hash_table(&a.client(), "guarded").await;
     iam(&a, &[("Action", "CreateUser"), ("UserName", "reader")]);
     let created = iam(&a, &[("Action", "CreateAccessKey"), ("UserName", "reader")]);
     let (id, secret) = (
