@@ -357,6 +357,10 @@ impl Engine {
         scope: &Scope,
         input: &ListTablesInput,
     ) -> Result<(Vec<String>, Option<String>)> {
+        if self.options.shared {
+            // A table created through another node a moment ago is listed, as it is usable.
+            self.refresh()?;
+        }
         let mut names: Vec<String> = self
             .tables
             .read()

@@ -352,3 +352,70 @@ fn format_one_stores_are_migrated_to_bucketed_item_keys() {
         Err(EngineError::Corrupt(_))
     ));
 }
+
+/// Two engines on one store stand for two nodes on one database: each sees the other's
+/// tables once it refreshes; a write through a node whose cached table lacks an index the
+/// other just created maintains it anyway (it finds its definition stale, reloads and runs
+/// again); and a change made from a node's cache never loses the other's change.
+#[test]
+fn two_engines_on_one_store_follow_each_other() {
+    let storage = Storage::new(MemoryBackend::new());
+    let a = Engine::open(storage.clone()).unwrap();
+    let b = Engine::open(storage).unwrap();
+    create(&a, "shared");
+    assert!(b.refresh().unwrap(), "b saw nothing to reload");
+    assert!(!b.refresh().unwrap(), "b reloaded with nothing changed");
+    put(&b, "shared", json!({"pk": {"S": "a"}, "sk": {"N": "1"}})).unwrap();
+
+    let update = json!({
+        "TableName": "shared",
+        "AttributeDefinitions": [{"AttributeName": "c", "AttributeType": "S"}],
+        "GlobalSecondaryIndexUpdates": [{"Create": {
+            "IndexName": "by_c",
+            "KeySchema": [{"AttributeName": "c", "KeyType": "HASH"}],
+            "Projection": {"ProjectionType": "ALL"}
+        }}]
+    });
+    a.update_table(
+        &scope(),
+        UpdateTableInput::decode(update.as_object().unwrap()).unwrap(),
+    )
+    .unwrap();
+    // b has not refreshed: its cached "shared" has no index.
+    put(
+        &b,
+        "shared",
+        json!({"pk": {"S": "b"}, "sk": {"N": "2"}, "c": {"S": "red"}}),
+    )
+    .unwrap();
+    let described = a.describe_table(&scope(), "shared").unwrap();
+    assert_eq!(described.global_secondary_indexes.len(), 1);
+    assert_eq!(described.global_secondary_indexes[0].item_count, 1);
+
+    // b changes the table from its cache: a's index survives.
+    let protect = json!({"TableName": "shared", "DeletionProtectionEnabled": true});
+    b.update_table(
+        &scope(),
+        UpdateTableInput::decode(protect.as_object().unwrap()).unwrap(),
+    )
+    .unwrap();
+    a.refresh().unwrap();
+    let described = a.describe_table(&scope(), "shared").unwrap();
+    assert!(described.deletion_protection);
+    assert_eq!(described.global_secondary_indexes.len(), 1);
+
+    // Networks: a VPC made through each node, the second from a stale cache, both kept.
+    let (account, region) = ("000000000000", "us-east-1");
+    a.network_update(account, region, |s| {
+        s.create_vpc("127.60.0.0/16", Vec::new())
+    })
+    .unwrap();
+    b.network_update(account, region, |s| {
+        s.create_vpc("127.61.0.0/16", Vec::new())
+    })
+    .unwrap();
+    a.refresh().unwrap();
+    for engine in [&a, &b] {
+        assert_eq!(engine.network_read(account, region, |s| s.vpcs.len()), 2);
+    }
+}

@@ -88,6 +88,8 @@ async fn two_nodes_share_tables_items_and_indexes() {
 
     // A table created through A is usable through B at once, with no pause between.
     create_hash_table(&ca, "shared").await;
+    let listed = cb.list_tables().send().await.unwrap();
+    assert_eq!(listed.table_names(), ["shared"]);
     cb.put_item()
         .table_name("shared")
         .item("pk", s("first"))
