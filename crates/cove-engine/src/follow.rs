@@ -7,7 +7,9 @@
 //! watches wake (see `cove_storage::Watch`). The engine remembers the generation each cache was
 //! loaded at; [`Engine::refresh`] reads the generations and reloads the areas that moved, all
 //! from one snapshot. A cache is only ever replaced by one of a higher generation, so a reload
-//! that read an older snapshot than a change this node just made cannot undo it.
+//! that read an older snapshot than a change this node just made cannot undo it; and a node's
+//! own change advances its cache's generation only when it directly follows it, so changes
+//! of other nodes committed in between are still reloaded.
 //!
 //! Changes are checked against what the node cached, inside their serializable transaction:
 //! IAM and network changes require their area's generation to be the one their copy was made
@@ -120,14 +122,22 @@ impl Engine {
             .map_err(crate::tables::unabort)
     }
 
-    /// Records that this node's cache of `area` now reflects generation `generation`, running
-    /// `install` (which changes the cache) under the same lock, so a concurrent reload of an
-    /// older generation cannot overwrite it.
+    /// Applies this node's own change, committed as generation `generation` of `area`, to the
+    /// cache (`install`), under the lock that orders cache replacements. If the cache already
+    /// reflects that generation or a later one (a reload read it), the change is in it and
+    /// `install` is skipped. If the cache is older than the generation before, another node's
+    /// changes came between: the change is applied, but the cache keeps its older generation,
+    /// so the next refresh reloads the area whole.
     pub(crate) fn installed(&self, area: Area, generation: u64, install: impl FnOnce()) {
         let mut generations = self.generations.lock().unwrap_or_else(|e| e.into_inner());
-        install();
         let slot = &mut generations[area as usize];
-        *slot = (*slot).max(generation);
+        if generation <= *slot {
+            return;
+        }
+        install();
+        if generation == *slot + 1 {
+            *slot = generation;
+        }
     }
 
     /// Reloads every area another node (or process) changed since this node last looked;

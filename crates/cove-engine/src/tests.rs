@@ -404,6 +404,18 @@ fn two_engines_on_one_store_follow_each_other() {
     assert!(described.deletion_protection);
     assert_eq!(described.global_secondary_indexes.len(), 1);
 
+    // b creates a table while a's newer change (another table) is not in its cache yet: b
+    // still reloads that change afterwards rather than take its own for the latest.
+    create(&a, "first");
+    create(&b, "second");
+    assert!(
+        b.refresh().unwrap(),
+        "b skipped a's table created in between"
+    );
+    let all = ListTablesInput::decode(json!({}).as_object().unwrap()).unwrap();
+    let (names, _) = b.list_tables(&scope(), &all).unwrap();
+    assert_eq!(names, ["first", "second", "shared"]);
+
     // Networks: a VPC made through each node, the second from a stale cache, both kept.
     let (account, region) = ("000000000000", "us-east-1");
     a.network_update(account, region, |s| {
