@@ -317,6 +317,12 @@ fn serve(settings: Settings) -> Result<()> {
                 while !stop.load(Ordering::Relaxed) {
                     let ours = watch.as_ref().is_none_or(|w| w.holds_lease());
                     let swept = if ours {
+                        // On a shared store the lease holder also purges deleted tables.
+                        if watch.is_some()
+                            && let Err(err) = engine.purge_deleted_tables()
+                        {
+                            tracing::warn!(%err, "purging deleted tables failed; retrying");
+                        }
                         engine.sweep_expired(cove_engine::ttl::now(), 1000)
                     } else {
                         Ok(0)

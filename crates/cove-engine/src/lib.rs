@@ -212,7 +212,9 @@ impl Engine {
             generations: Mutex::new(generations),
             options,
         };
-        engine.purge_deleted_tables()?;
+        if !engine.options.shared {
+            engine.purge_deleted_tables()?;
+        }
         Ok(engine)
     }
 

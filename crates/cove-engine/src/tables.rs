@@ -567,17 +567,24 @@ impl Engine {
                 .unwrap_or_else(|e| e.into_inner())
                 .remove(&table.key());
         });
-        let storage = self.storage.clone();
-        std::thread::spawn(move || {
-            if let Err(err) = purge_table(&storage, id) {
-                tracing::warn!(table_id = id, %err, "purging a deleted table's items failed; it resumes at next start");
-            }
-        });
+        // On a shared store the node holding the cluster's lease purges (see
+        // `purge_deleted_tables`), so the work runs once, not once per node.
+        if !self.options.shared {
+            let storage = self.storage.clone();
+            std::thread::spawn(move || {
+                if let Err(err) = purge_table(&storage, id) {
+                    tracing::warn!(table_id = id, %err, "purging a deleted table's items failed; it resumes at next start");
+                }
+            });
+        }
         Ok(description)
     }
 
-    /// Finishes purging tables whose deletion was acknowledged before a restart.
-    pub(crate) fn purge_deleted_tables(&self) -> Result<()> {
+    /// Finishes purging the tables whose deletion was acknowledged but whose items are not
+    /// all deleted yet: at open on a store of its own, and about once a second on the node
+    /// holding the lease of a shared store (the caller decides), which is then the one node
+    /// purging.
+    pub fn purge_deleted_tables(&self) -> Result<()> {
         let tombstones = self.storage.scan(
             &KeyRange::prefix(&[keys::TOMBSTONE]),
             ScanOptions::default(),
