@@ -355,7 +355,7 @@ fn drop_stale_databases(base: &str) {
 
 /// Runs each statement on a connection of its own thread and runtime (the tests' own runtime
 /// may be the caller's), returning the first column of every row as text.
-fn postgres_admin(base: &str, statements: &[String]) -> Vec<String> {
+pub fn postgres_admin(base: &str, statements: &[String]) -> Vec<String> {
     let (base, statements) = (base.to_string(), statements.to_vec());
     std::thread::spawn(move || {
         let runtime = tokio::runtime::Builder::new_current_thread()

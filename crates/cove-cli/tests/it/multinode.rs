@@ -15,7 +15,7 @@ use aws_sdk_dynamodb::types::{
 
 use crate::common::{
     Cove, ROOT_ACCESS_KEY_ID, ROOT_SECRET_ACCESS_KEY, attr, client_for, create_hash_table,
-    data_dir, key, s, shared_database,
+    data_dir, key, postgres_admin, s, shared_database,
 };
 use crate::raw_http::{exchange, signed_for};
 
@@ -198,6 +198,22 @@ async fn two_nodes_share_tables_items_and_indexes() {
         );
     }
     eprintln!("{written} writes through B while A created an index, all in the index");
+
+    // Deleted through B, the table's items are purged by whichever node holds the lease.
+    cb.delete_table().table_name("shared").send().await.unwrap();
+    let left = || {
+        // Items (0x02) and tombstones of tables being purged (0x04).
+        let sql = "SELECT count(*) FROM cove.kv WHERE get_byte(k, 0) IN (2, 4)".to_string();
+        postgres_admin(&url, &[sql])[0].parse::<u64>().unwrap()
+    };
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while left() > 0 {
+        assert!(
+            Instant::now() < deadline,
+            "the deleted table was never purged"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }
 
 /// Sends one IAM Query action through `node`, signed by the root key; returns the body.
