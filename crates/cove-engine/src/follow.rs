@@ -201,9 +201,29 @@ impl Engine {
         Ok(reloaded)
     }
 
+    /// Runs a write whose input moves into it (a batch, a transaction) and, on a shared store,
+    /// runs it again on a copy of its input when it found a table definition out of date (it
+    /// has reloaded by then, see [`Engine::after_stale`]), up to a few times. A store of its
+    /// own never finds one stale, so the input is not copied there.
+    pub(crate) fn rerun_stale<I: Clone, T>(
+        &self,
+        input: I,
+        run: impl Fn(I) -> Result<T>,
+    ) -> Result<T> {
+        if !self.options.shared {
+            return run(input);
+        }
+        let mut attempt = 1;
+        loop {
+            match run(input.clone()) {
+                Err(EngineError::Stale) if attempt < crate::items::STALE_ATTEMPTS => attempt += 1,
+                other => return other,
+            }
+        }
+    }
+
     /// Passes `error` on, after catching up with the store when it is [`EngineError::Stale`], so
-    /// that the client's retry finds the new definitions. For writes that cannot simply run
-    /// again here (batches and transactions, whose inputs were moved into them).
+    /// that a rerun (or the client's retry) finds the new definitions.
     pub(crate) fn after_stale(&self, error: EngineError) -> EngineError {
         if matches!(error, EngineError::Stale)
             && let Err(err) = self.refresh()

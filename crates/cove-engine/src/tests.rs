@@ -353,6 +353,25 @@ fn format_one_stores_are_migrated_to_bucketed_item_keys() {
     ));
 }
 
+/// Adds to table `shared` a global index `name` on the string attribute `attribute`.
+fn add_index(engine: &Engine, name: &str, attribute: &str) {
+    let update = json!({
+        "TableName": "shared",
+        "AttributeDefinitions": [{"AttributeName": attribute, "AttributeType": "S"}],
+        "GlobalSecondaryIndexUpdates": [{"Create": {
+            "IndexName": name,
+            "KeySchema": [{"AttributeName": attribute, "KeyType": "HASH"}],
+            "Projection": {"ProjectionType": "ALL"}
+        }}]
+    });
+    engine
+        .update_table(
+            &scope(),
+            UpdateTableInput::decode(update.as_object().unwrap()).unwrap(),
+        )
+        .unwrap();
+}
+
 /// Two engines on one store stand for two nodes on one database: each sees the other's
 /// tables once it refreshes; a write through a node whose cached table lacks an index the
 /// other just created maintains it anyway (it finds its definition stale, reloads and runs
@@ -361,26 +380,17 @@ fn format_one_stores_are_migrated_to_bucketed_item_keys() {
 fn two_engines_on_one_store_follow_each_other() {
     let storage = Storage::new(MemoryBackend::new());
     let a = Engine::open(storage.clone()).unwrap();
-    let b = Engine::open(storage).unwrap();
+    let shared = EngineOptions {
+        shared: true,
+        ..EngineOptions::default()
+    };
+    let b = Engine::open_with(storage, shared).unwrap();
     create(&a, "shared");
     assert!(b.refresh().unwrap(), "b saw nothing to reload");
     assert!(!b.refresh().unwrap(), "b reloaded with nothing changed");
     put(&b, "shared", json!({"pk": {"S": "a"}, "sk": {"N": "1"}})).unwrap();
 
-    let update = json!({
-        "TableName": "shared",
-        "AttributeDefinitions": [{"AttributeName": "c", "AttributeType": "S"}],
-        "GlobalSecondaryIndexUpdates": [{"Create": {
-            "IndexName": "by_c",
-            "KeySchema": [{"AttributeName": "c", "KeyType": "HASH"}],
-            "Projection": {"ProjectionType": "ALL"}
-        }}]
-    });
-    a.update_table(
-        &scope(),
-        UpdateTableInput::decode(update.as_object().unwrap()).unwrap(),
-    )
-    .unwrap();
+    add_index(&a, "by_c", "c");
     // b has not refreshed: its cached "shared" has no index.
     put(
         &b,
@@ -392,6 +402,25 @@ fn two_engines_on_one_store_follow_each_other() {
     assert_eq!(described.global_secondary_indexes.len(), 1);
     assert_eq!(described.global_secondary_indexes[0].item_count, 1);
 
+    // A batch through b after a added a second index: it finds its definition stale, reloads
+    // and runs again whole.
+    add_index(&a, "by_d", "d");
+    let batch = json!({"RequestItems": {"shared": [
+        {"PutRequest": {"Item": {"pk": {"S": "c"}, "sk": {"N": "3"}, "d": {"S": "x"}}}}
+    ]}});
+    b.batch_write_item(
+        &scope(),
+        cove_wire::batch::BatchWriteItemInput::decode(batch.as_object().unwrap()).unwrap(),
+    )
+    .unwrap();
+    let described = a.describe_table(&scope(), "shared").unwrap();
+    let by_d = described
+        .global_secondary_indexes
+        .iter()
+        .find(|ix| ix.name == "by_d")
+        .unwrap();
+    assert_eq!(by_d.item_count, 1);
+
     // b changes the table from its cache: a's index survives.
     let protect = json!({"TableName": "shared", "DeletionProtectionEnabled": true});
     b.update_table(
@@ -402,7 +431,7 @@ fn two_engines_on_one_store_follow_each_other() {
     a.refresh().unwrap();
     let described = a.describe_table(&scope(), "shared").unwrap();
     assert!(described.deletion_protection);
-    assert_eq!(described.global_secondary_indexes.len(), 1);
+    assert_eq!(described.global_secondary_indexes.len(), 2);
 
     // b creates a table while a's newer change (another table) is not in its cache yet: b
     // still reloads that change afterwards rather than take its own for the latest.
