@@ -45,11 +45,15 @@ print(f"Produced by `bench/compare {rounds} {seconds}` on {datetime.datetime.now
       f"Each figure is the median of {rounds} rounds of {seconds} s; the targets alternate within each round, and Cove's four GetItem paths run back to back before its write workload, in an order rotated each round. "
       "Cove runs its release build with default settings (durable commits, SigV4 verified); `cove` signs as the "
       "account's root user, `cove-iam` as an IAM user whose every request is decided by a 10-statement identity policy; `cove-vpce` is the same Cove reached through an interface VPC endpoint's address with EC2's default endpoint policy (its security group checked at accept), `cove-vpce-policy` through a second endpoint whose two-statement policy (an Allow with an ARN pattern and a condition, a Deny) is evaluated on every request; "
-      "dynalite runs on disk (`--path`). The floor is `cove-bench floor`: a fixed GetItem answer with no storage.\n")
+      "dynalite runs on disk (`--path`). The floor is `cove-bench floor`: a fixed GetItem answer with no storage. "
+      + ("`cove-pg` is Cove on PostgreSQL (the machine's own server, on a database of its own, with `synchronous_commit` on), "
+         "whose server CPU counts Cove's process only, not PostgreSQL's.\n"
+         if any(label == "cove-pg" for label, _, _ in groups)
+         else "The PostgreSQL column was not measured (no COVE_BENCH_POSTGRES_URL or COVE_TEST_POSTGRES_URL).\n"))
 print("| target | workload | concurrency | ops/s | p50 ms | p99 ms | p99.9 ms | server CPU µs/op | client CPU µs/op | errors |")
 print("|---|---|---|---|---|---|---|---|---|---|")
 for workload, conc in [("C", 32), ("A", 32), ("C", 1)]:
-    for target in ["floor", "cove", "cove-iam", "cove-vpce", "cove-vpce-policy", "cove-dev", "dynalite"]:
+    for target in ["floor", "cove", "cove-iam", "cove-vpce", "cove-vpce-policy", "cove-dev", "dynalite", "cove-pg"]:
         if (target, workload, conc) not in groups:
             continue
         print(f"| {target} | {workload} | {conc} | {med(target, workload, conc, 'throughput'):.0f} | "
@@ -99,6 +103,22 @@ rows = [
     ("C@32 server CPU per op, through an interface endpoint (a policy evaluated per request) / regional listener", ratio(med("cove-vpce-policy", "C", 32, "server_cpu_us_per_op"), med("cove", "C", 32, "server_cpu_us_per_op")), "≤ 1.10"),
     ("C@32 server CPU per op, IAM user with a 10-statement policy / root", ratio(med("cove-iam", "C", 32, "server_cpu_us_per_op"), med("cove", "C", 32, "server_cpu_us_per_op")), "≤ 1.10"),
 ]
+if any(label == "cove-pg" for label, _, _ in groups):
+    print("\n## PostgreSQL against SQLite\n")
+    print("| measure | cove-pg / cove |")
+    print("|---|---|")
+    for name, workload, conc, field in [
+        ("C@32 throughput", "C", 32, "throughput"),
+        ("A@32 throughput", "A", 32, "throughput"),
+        ("C@1 p99 latency", "C", 1, "latency_ms.p99"),
+        ("C@32 Cove server CPU per op", "C", 32, "server_cpu_us_per_op"),
+        ("A@32 Cove server CPU per op", "A", 32, "server_cpu_us_per_op"),
+    ]:
+        print(f"| {name} | {ratio(med('cove-pg', workload, conc, field), med('cove', workload, conc, field)):.2f} |")
+    pg_load = loads.get("cove-pg")
+    if pg_load and "cove" in loads:
+        print(f"| load, items/s | {ratio(loads['cove']['seconds'], pg_load['seconds']):.2f} |")
+
 print("\n## Targets\n")
 print("| measure | value | target |")
 print("|---|---|---|")

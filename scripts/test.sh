@@ -5,8 +5,10 @@
 #
 # With COVE_TEST_POSTGRES_URL set (a PostgreSQL database the tests may create schemas and
 # databases from, e.g. postgres://postgres@127.0.0.1:5432/postgres), the PostgreSQL backend's
-# conformance and backend tests run too, and the integration suite runs a second time with
-# every server on PostgreSQL. Without it they are skipped, and this script says so.
+# conformance and backend tests run too, so do the integration tests of several nodes on one
+# database and of losing the database (through a TCP proxy they cut; the shared PostgreSQL is
+# never stopped), and the integration suite runs a second time with every server on
+# PostgreSQL. Without it they are skipped, and this script says so.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -15,7 +17,7 @@ redacted() { sed -E 's#(://[^:@/]*):[^@/]*@#\1:***@#' <<<"$1"; }
 
 postgres_notice() {
     if [ -n "${COVE_TEST_POSTGRES_URL:-}" ]; then
-        echo "PostgreSQL tests: RUN against $(redacted "$COVE_TEST_POSTGRES_URL") (conformance, backend tests, the integration suite on PostgreSQL)"
+        echo "PostgreSQL tests: RUN against $(redacted "$COVE_TEST_POSTGRES_URL") (conformance, backend tests, multi-node and outage tests, the integration suite on PostgreSQL)"
     else
         echo "PostgreSQL tests: SKIPPED (set COVE_TEST_POSTGRES_URL to a database URL to run them)"
     fi

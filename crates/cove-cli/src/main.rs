@@ -293,11 +293,19 @@ fn serve(settings: Settings) -> Result<()> {
         )
     })?;
     let storage = open_storage(&settings, true)?;
+    // With several nodes on one database: follow the others' control-plane changes, woken by
+    // the database's notifications and looking about twice a second besides, in case one was
+    // lost; and sweep only while this node holds the cluster's lease.
+    let watch = storage
+        .watch()
+        .context("cannot watch the shared storage")?
+        .map(Arc::new);
     let engine = Arc::new(
         Engine::open_with(
             storage.clone(),
             EngineOptions {
                 item_collection_limit_bytes: settings.item_collection_limit_bytes,
+                shared: watch.is_some(),
             },
         )
         .context("cannot open the engine")?,
@@ -331,16 +339,38 @@ fn serve(settings: Settings) -> Result<()> {
         );
     }
 
-    // Time to live: delete expired items about once a second, off the request path.
     let stop_sweeper = Arc::new(AtomicBool::new(false));
+    let follower = match &watch {
+        Some(watch) => Some(follow_other_nodes(
+            Arc::clone(&engine),
+            Arc::clone(watch),
+            Arc::clone(&stop_sweeper),
+        )?),
+        None => None,
+    };
+
+    // Time to live: delete expired items about once a second, off the request path.
     let sweeper = {
         let engine = Arc::clone(&engine);
         let stop = Arc::clone(&stop_sweeper);
+        let watch = watch.clone();
         std::thread::Builder::new()
             .name("cove-ttl".into())
             .spawn(move || {
                 while !stop.load(Ordering::Relaxed) {
-                    match engine.sweep_expired(cove_engine::ttl::now(), 1000) {
+                    let ours = watch.as_ref().is_none_or(|w| w.holds_lease());
+                    let swept = if ours {
+                        // On a shared store the lease holder also purges deleted tables.
+                        if watch.is_some()
+                            && let Err(err) = engine.purge_deleted_tables()
+                        {
+                            tracing::warn!(%err, "purging deleted tables failed; retrying");
+                        }
+                        engine.sweep_expired(cove_engine::ttl::now(), 1000)
+                    } else {
+                        Ok(0)
+                    };
+                    match swept {
                         Ok(0) => {}
                         Ok(n) => {
                             tracing::debug!(deleted = n, "time to live: expired items deleted")
@@ -375,6 +405,10 @@ fn serve(settings: Settings) -> Result<()> {
                 endpoint_ca_dir: (!settings.endpoint_http).then(|| settings.data_dir.clone()),
                 trusted_proxies: settings.trusted_proxies.clone(),
                 notification_webhooks: settings.notification_webhooks.clone(),
+                delivery_lease: watch.as_ref().map(|w| {
+                    let w = Arc::clone(w);
+                    cove_server::Lease(Arc::new(move || w.holds_lease()))
+                }),
             },
             Arc::clone(&engine),
         )
@@ -413,10 +447,44 @@ fn serve(settings: Settings) -> Result<()> {
     })?;
     stop_sweeper.store(true, Ordering::Relaxed);
     let _ = sweeper.join();
+    if let Some(follower) = follower {
+        let _ = follower.join();
+    }
     drop(engine);
     storage.close().context("closing storage")?;
     tracing::info!("storage closed; bye");
     Ok(())
+}
+
+/// Starts the thread that keeps this node's control plane in step with the other nodes':
+/// [`Engine::refresh`] whenever the watch signals, and every 500 ms in any case.
+fn follow_other_nodes(
+    engine: Arc<Engine>,
+    watch: Arc<cove_storage::Watch>,
+    stop: Arc<AtomicBool>,
+) -> Result<std::thread::JoinHandle<()>> {
+    std::thread::Builder::new()
+        .name("cove-follow".into())
+        .spawn(move || {
+            let mut failing = false;
+            while !stop.load(Ordering::Relaxed) {
+                watch.wait(Duration::from_millis(500));
+                match engine.refresh() {
+                    Ok(_) if failing => {
+                        failing = false;
+                        tracing::info!("following other nodes' changes again");
+                    }
+                    Ok(_) => {}
+                    // Said once per outage, not twice a second.
+                    Err(err) if !failing => {
+                        failing = true;
+                        tracing::warn!(%err, "cannot read other nodes' changes; retrying");
+                    }
+                    Err(_) => {}
+                }
+            }
+        })
+        .context("cannot start the thread following other nodes")
 }
 
 /// Completes on SIGINT or SIGTERM.

@@ -9,8 +9,9 @@ use cove_wire::admin::{CreateBackupInput, ListBackupsInput, RestoreTableFromBack
 use serde::{Deserialize, Serialize};
 
 use crate::catalog::{TABLE_RECORD_VERSION, Table, TableRecord};
+use crate::follow::Area;
 use crate::keys;
-use crate::tables::{abort, decode_stats, encode_stats, next_table_id, now_seconds, unabort};
+use crate::tables::{abort, decode_stats, encode_table_stats, next_table_id, now_seconds, unabort};
 use crate::write::{Change, Overlay, write_item};
 use crate::{Engine, EngineError, Result, Scope};
 
@@ -236,6 +237,7 @@ impl Engine {
             decreases_today: 0,
             last_increase: None,
             last_decrease: None,
+            revision: 0,
             ..source.clone()
         };
         let data = data_prefix(&backup.id);
@@ -256,7 +258,10 @@ impl Engine {
                 let mut ov = Overlay::new(view);
                 ov.put(next_id_key, (id + 1).to_be_bytes().to_vec());
                 ov.put(catalog_key, table.record.encode());
-                ov.put(keys::table_prefix(keys::STATS, id), encode_stats(0, 0));
+                ov.put(
+                    keys::table_prefix(keys::STATS, id),
+                    encode_table_stats(0, 0, table.record.revision),
+                );
                 let items = view.scan(&KeyRange::prefix(&data), ScanOptions::default())?;
                 let table_items = keys::table_prefix(keys::ITEM, id);
                 for (k, v) in items {
@@ -274,13 +279,13 @@ impl Engine {
                     )
                     .map_err(abort)?;
                 }
-                Ok((ov.into_batch(), table))
+                let mut batch = ov.into_batch();
+                let generation = crate::follow::bump(view, &mut batch, Area::Catalog, None)?;
+                Ok((batch, (table, generation)))
             })
             .map_err(unabort)?;
-        self.tables
-            .write()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert(table.key(), std::sync::Arc::new(table.clone()));
+        let (table, generation) = table;
+        self.install_table(generation, std::sync::Arc::new(table.clone()));
         Ok((table, backup))
     }
 }

@@ -192,6 +192,14 @@ impl Engine {
         scope: &Scope,
         input: BatchWriteItemInput,
     ) -> Result<BatchWriteItemOutput> {
+        self.rerun_stale(input, |input| self.batch_write_item_once(scope, input))
+    }
+
+    fn batch_write_item_once(
+        &self,
+        scope: &Scope,
+        input: BatchWriteItemInput,
+    ) -> Result<BatchWriteItemOutput> {
         let _schema = self.schema_lock.read().unwrap_or_else(|e| e.into_inner());
         // Check every request before writing anything, as DynamoDB does.
         let mut plan = Vec::new();
@@ -268,7 +276,7 @@ impl Engine {
                 }
                 Ok((ov.into_batch(), (consumed, collections)))
             })
-            .map_err(unabort)?;
+            .map_err(|e| self.after_stale(unabort(e)))?;
         Ok(BatchWriteItemOutput {
             consumed,
             item_collections,
@@ -338,6 +346,14 @@ impl Engine {
     }
 
     pub fn transact_write_items(
+        &self,
+        scope: &Scope,
+        input: TransactWriteItemsInput,
+    ) -> Result<TransactWriteItemsOutput> {
+        self.rerun_stale(input, |input| self.transact_write_items_once(scope, input))
+    }
+
+    fn transact_write_items_once(
         &self,
         scope: &Scope,
         input: TransactWriteItemsInput,
@@ -559,7 +575,7 @@ impl Engine {
                 }
                 Ok((ov.into_batch(), Some((consumed, collections))))
             })
-            .map_err(unabort)?;
+            .map_err(|e| self.after_stale(unabort(e)))?;
         let (consumed, item_collections) = result.unwrap_or_default();
         Ok(TransactWriteItemsOutput {
             consumed,

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
-use cove_storage::{KeyRange, ScanOptions, Storage};
+use cove_storage::{KeyRange, ScanOptions};
 use cove_types::{KeyAttribute, KeySchema, ScalarType};
 use cove_wire::input::{
     AttributeDefinition, BillingMode, KeySchemaElement, KeyType, Projection, StreamSpecification,
@@ -116,6 +116,10 @@ pub struct TableRecord {
     /// The table's resource-based policy and its revision id, if it has one.
     #[serde(default)]
     pub resource_policy: Option<(String, String)>,
+    /// Counts the changes to this record; the table's counters carry it too, so an item write
+    /// can tell that the definition it holds is out of date (see `write.rs`).
+    #[serde(default)]
+    pub revision: u64,
 }
 
 /// A live table: its record plus the key schemas derived from it.
@@ -352,8 +356,8 @@ impl Table {
 }
 
 /// Loads every table record.
-pub fn load(storage: &Storage) -> Result<HashMap<TableKey, Arc<Table>>> {
-    let entries = storage.scan(&KeyRange::prefix(&[keys::CATALOG]), ScanOptions::default())?;
+pub fn load(view: &dyn cove_storage::ReadView) -> Result<HashMap<TableKey, Arc<Table>>> {
+    let entries = view.scan(&KeyRange::prefix(&[keys::CATALOG]), ScanOptions::default())?;
     let mut tables = HashMap::with_capacity(entries.len());
     for (_, value) in entries {
         let table = Table::from_record(TableRecord::decode(&value)?)?;

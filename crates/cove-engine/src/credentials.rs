@@ -7,8 +7,9 @@ use std::collections::HashMap;
 use rand::Rng;
 use serde::{Deserialize, Serialize};
 
-use cove_storage::{KeyRange, ScanOptions, Storage, WriteBatch};
+use cove_storage::{KeyRange, ScanOptions, WriteBatch};
 
+use crate::follow::Area;
 use crate::keys;
 use crate::{Engine, EngineError, Result};
 
@@ -68,8 +69,8 @@ impl Credential {
     }
 }
 
-pub fn load(storage: &Storage) -> Result<HashMap<String, Credential>> {
-    let entries = storage.scan(
+pub fn load(view: &dyn cove_storage::ReadView) -> Result<HashMap<String, Credential>> {
+    let entries = view.scan(
         &KeyRange::prefix(&[keys::CREDENTIAL]),
         ScanOptions::default(),
     )?;
@@ -120,14 +121,10 @@ impl Engine {
             .cloned()
     }
 
-    /// Reloads access keys and IAM from storage: another process (`cove account create`)
-    /// may have added some.
+    /// Reloads access keys and IAM from storage: another process (`cove account create`, or
+    /// another node) may have added some.
     pub fn reload_credentials(&self) -> Result<()> {
-        let fresh = load(&self.storage)?;
-        let iam = crate::iam::load(&self.storage)?;
-        *self.credentials.write().unwrap_or_else(|e| e.into_inner()) = fresh;
-        *self.iam.write().unwrap_or_else(|e| e.into_inner()) = iam;
-        Ok(())
+        self.reload(true).map(drop)
     }
 
     /// Makes sure `account_id` has a root access key and returns it. With `given`, that key
@@ -182,12 +179,14 @@ impl Engine {
         }
         let bytes = serde_json::to_vec(&wanted).map_err(|e| EngineError::Corrupt(e.to_string()))?;
         batch.put(keys::credential_key(&wanted.access_key_id), bytes);
-        self.storage.write(batch)?;
-        let mut map = self.credentials.write().unwrap_or_else(|e| e.into_inner());
-        for old in &existing {
-            map.remove(&old.access_key_id);
-        }
-        map.insert(wanted.access_key_id.clone(), wanted.clone());
+        let generation = self.commit_control(batch, Area::Iam, None)?;
+        self.installed(Area::Iam, generation, || {
+            let mut map = self.credentials.write().unwrap_or_else(|e| e.into_inner());
+            for old in &existing {
+                map.remove(&old.access_key_id);
+            }
+            map.insert(wanted.access_key_id.clone(), wanted.clone());
+        });
         Ok(wanted)
     }
 }

@@ -9,11 +9,12 @@ use rand::Rng;
 use serde::{Deserialize, Serialize};
 
 use cove_policy::{Policy, PolicyKind};
-use cove_storage::{KeyRange, ScanOptions, Storage, WriteBatch};
+use cove_storage::{KeyRange, ScanOptions, WriteBatch};
 
 use crate::credentials::{
     CREDENTIAL_RECORD_VERSION, Credential, SECRET_ALPHABET, new_access_key_id, random_string,
 };
+use crate::follow::Area;
 use crate::{Engine, EngineError, Result, keys};
 
 /// The kinds of error IAM's API reports, each with its own code and HTTP status on the wire.
@@ -1000,9 +1001,9 @@ fn iam_key(account: &str) -> Vec<u8> {
 
 /// Loads every account's IAM record.
 pub(crate) fn load(
-    storage: &Storage,
+    view: &dyn cove_storage::ReadView,
 ) -> Result<HashMap<String, (AccountIam, Arc<CompiledAccount>)>> {
-    let entries = storage.scan(&KeyRange::prefix(&[keys::IAM]), ScanOptions::default())?;
+    let entries = view.scan(&KeyRange::prefix(&[keys::IAM]), ScanOptions::default())?;
     let mut out = HashMap::new();
     for (_, value) in entries {
         let iam: AccountIam = serde_json::from_slice(&value)
@@ -1031,17 +1032,22 @@ impl Engine {
         f: impl FnOnce(&mut AccountIam, &mut WriteBatch) -> Result<T>,
     ) -> Result<T> {
         let _serial = self.catalog_lock.lock().unwrap_or_else(|e| e.into_inner());
+        self.refresh()?;
+        // The generation is read before the copy, so the copy is at least that new.
+        let expected = self.generation(Area::Iam);
         let mut copy = self.iam_read(account, Clone::clone);
         let mut batch = WriteBatch::new();
         let out = f(&mut copy, &mut batch)?;
         let bytes = serde_json::to_vec(&copy).map_err(|e| EngineError::Internal(e.to_string()))?;
         batch.put(iam_key(account), bytes);
-        self.storage.write(batch)?;
+        let generation = self.commit_control(batch, Area::Iam, Some(expected))?;
         let compiled = Arc::new(compile(&copy));
-        self.iam
-            .write()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert(account.to_string(), (copy, compiled));
+        self.installed(Area::Iam, generation, || {
+            self.iam
+                .write()
+                .unwrap_or_else(|e| e.into_inner())
+                .insert(account.to_string(), (copy, compiled));
+        });
         Ok(out)
     }
 
@@ -1215,12 +1221,15 @@ impl Engine {
         for id in &expired {
             batch.delete(keys::credential_key(id));
         }
-        self.storage.write(batch)?;
-        let mut map = self.credentials.write().unwrap_or_else(|e| e.into_inner());
-        for id in &expired {
-            map.remove(id);
-        }
-        map.insert(credential.access_key_id.clone(), credential.clone());
+        // A new key of its own: no change of another node's can be lost, so no check.
+        let generation = self.commit_control(batch, Area::Iam, None)?;
+        self.installed(Area::Iam, generation, || {
+            let mut map = self.credentials.write().unwrap_or_else(|e| e.into_inner());
+            for id in &expired {
+                map.remove(id);
+            }
+            map.insert(credential.access_key_id.clone(), credential.clone());
+        });
         Ok(credential)
     }
 

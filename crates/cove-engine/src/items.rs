@@ -215,7 +215,9 @@ impl Engine {
         self.table(scope, name).ok_or_else(resource_not_found)
     }
 
-    /// Runs one write in its own storage transaction.
+    /// Runs one write in its own storage transaction. When the table's definition changed
+    /// on another node since this one cached it, the write reloads it and runs again, up to a
+    /// few times; the inputs are shared with each attempt, not copied.
     #[allow(clippy::too_many_arguments)]
     pub(crate) fn write_one(
         &self,
@@ -226,29 +228,47 @@ impl Engine {
         condition: Option<Condition>,
         return_old_on_failure: bool,
     ) -> Result<Outcome> {
-        let table = Arc::clone(table);
+        let inputs = Arc::new((storage_key, change, key_item, condition));
         let limit = self.options.item_collection_limit_bytes;
-        self.storage
-            .transact_with(move |view| {
-                let mut ov = Overlay::new(view);
-                let change = match &change {
-                    OwnedChange::Put(item) => Change::Put(item),
-                    OwnedChange::Update(update) => Change::Update(update.as_ref(), &key_item),
-                    OwnedChange::Delete => Change::Delete,
-                };
-                let outcome = write_item(
-                    &mut ov,
-                    &table,
-                    &storage_key,
-                    change,
-                    condition.as_ref(),
-                    return_old_on_failure,
-                    limit,
-                )
-                .map_err(abort)?;
-                Ok((ov.into_batch(), outcome))
-            })
-            .map_err(unabort)
+        let mut table = Arc::clone(table);
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let (tbl, inputs_for_txn) = (Arc::clone(&table), Arc::clone(&inputs));
+            let outcome = self
+                .storage
+                .transact_with(move |view| {
+                    let (storage_key, change, key_item, condition) = &*inputs_for_txn;
+                    let mut ov = Overlay::new(view);
+                    let change = match change {
+                        OwnedChange::Put(item) => Change::Put(item),
+                        OwnedChange::Update(update) => Change::Update(update.as_ref(), key_item),
+                        OwnedChange::Delete => Change::Delete,
+                    };
+                    let outcome = write_item(
+                        &mut ov,
+                        &tbl,
+                        storage_key,
+                        change,
+                        condition.as_ref(),
+                        return_old_on_failure,
+                        limit,
+                    )
+                    .map_err(abort)?;
+                    Ok((ov.into_batch(), outcome))
+                })
+                .map_err(unabort);
+            match outcome {
+                Err(EngineError::Stale) if attempt < STALE_ATTEMPTS => {
+                    table = self.fresh_table(&table)?;
+                    // The new definition may have index keys the item must type-check against.
+                    if let OwnedChange::Put(item) = &inputs.1 {
+                        indexes::check_item(&table, item)?;
+                    }
+                }
+                other => return other,
+            }
+        }
     }
 
     pub fn put_item(&self, scope: &Scope, input: PutItemInput) -> Result<PutItemOutput> {
@@ -411,6 +431,9 @@ impl Engine {
         })
     }
 }
+
+/// How often a write runs in all when it keeps finding its table's definition out of date.
+pub(crate) const STALE_ATTEMPTS: u32 = 4;
 
 /// A write's change, owned so it can move into the transaction closure.
 pub(crate) enum OwnedChange {

@@ -7,7 +7,8 @@
 //! | `0x00` | `next_table_id` | u64 big-endian |
 //! | `0x01` | account `0x00` region `0x00` table name | catalog record (JSON, versioned) |
 //! | `0x02` | table id (u64 BE), bucket (u16 BE), hash key, range key (memcomparable) | item (cove-types codec) |
-//! | `0x03` | table id (u64 BE) | item count and size (two i64 BE) |
+//! | `0x00` | `generation/catalog`, `generation/iam`, `generation/network` | u64 BE: how often that part of the control plane changed (see `follow.rs`) |
+//! | `0x03` | table id (u64 BE) | item count and size (two i64 BE), then the revision of the table record they belong to (u64 BE; absent, 0, in older stores) |
 //! | `0x04` | table id (u64 BE) | tombstone of a deleted table still being purged |
 //! | `0x05` | access key id | credential record (JSON, versioned) |
 //! | `0x06` | table id (u64 BE), index id (u8), bucket (u16 BE), index key, table key | projected item (cove-types codec) |

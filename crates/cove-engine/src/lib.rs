@@ -11,6 +11,7 @@ mod batch;
 mod catalog;
 mod credentials;
 mod expressions;
+mod follow;
 pub mod iam;
 mod indexes;
 mod items;
@@ -113,6 +114,11 @@ pub enum EngineError {
     /// An IAM API error (NoSuchEntity, EntityAlreadyExists, …), with IAM's message.
     #[error("{1}")]
     Iam(iam::IamErrorKind, String),
+    /// This node's cached control plane was older than the store's: another node changed it
+    /// meanwhile (see `follow.rs`). The node has reloaded, so the same request succeeds when
+    /// retried; reported as a retryable server error.
+    #[error("the control plane changed on another node; retry")]
+    Stale,
     /// A bug: an internal rule was broken. Reported as a 500 without details.
     #[error("internal: {0}")]
     Internal(String),
@@ -139,12 +145,17 @@ pub const DEFAULT_ITEM_COLLECTION_LIMIT: u64 = 10 * 1024 * 1024 * 1024;
 pub struct EngineOptions {
     /// See [`DEFAULT_ITEM_COLLECTION_LIMIT`].
     pub item_collection_limit_bytes: u64,
+    /// Other nodes write the same store (it has a `cove_storage::Watch`): a table this node
+    /// does not know is looked for in the store before the request is refused, so a table
+    /// created through another node is usable here at once.
+    pub shared: bool,
 }
 
 impl Default for EngineOptions {
     fn default() -> Self {
         EngineOptions {
             item_collection_limit_bytes: DEFAULT_ITEM_COLLECTION_LIMIT,
+            shared: false,
         }
     }
 }
@@ -167,6 +178,9 @@ pub struct Engine {
     network: RwLock<(network::States, Arc<network::NetworkView>)>,
     /// Grows when connection notifications are queued (see [`services::Notice`]).
     outbox_generation: std::sync::atomic::AtomicU64,
+    /// The generation of the store's catalog, IAM and network that each cache above reflects;
+    /// see `follow.rs`. Caches are replaced under this lock.
+    generations: Mutex<[u64; 3]>,
     options: EngineOptions,
 }
 
@@ -180,15 +194,17 @@ impl Engine {
     /// [`Engine::open`] with settings.
     pub fn open_with(storage: Storage, options: EngineOptions) -> Result<Engine> {
         let format = keys::check_format(&storage)?;
-        let mut tables = catalog::load(&storage)?;
+        // Read before the caches, so they are at least this new: at worst reloaded once more.
+        let generations = follow::stored_all(storage.snapshot()?.as_ref())?;
+        let mut tables = catalog::load(storage.snapshot()?.as_ref())?;
         if format == keys::Format::NeedsMigration {
             let live: Vec<Arc<Table>> = tables.values().cloned().collect();
             keys::migrate(&storage, &live)?;
         }
         indexes::adopt_unmaintained(&storage, &mut tables)?;
-        let credentials = credentials::load(&storage)?;
-        let iam = iam::load(&storage)?;
-        let network = network::load(&storage)?;
+        let credentials = credentials::load(storage.snapshot()?.as_ref())?;
+        let iam = iam::load(storage.snapshot()?.as_ref())?;
+        let network = network::load(storage.snapshot()?.as_ref())?;
         let engine = Engine {
             storage,
             tables: RwLock::new(tables),
@@ -198,9 +214,12 @@ impl Engine {
             iam: RwLock::new(iam),
             network: RwLock::new(network),
             outbox_generation: std::sync::atomic::AtomicU64::new(0),
+            generations: Mutex::new(generations),
             options,
         };
-        engine.purge_deleted_tables()?;
+        if !engine.options.shared {
+            engine.purge_deleted_tables()?;
+        }
         Ok(engine)
     }
 

@@ -12,10 +12,11 @@ use ipnet::IpNet;
 use serde::{Deserialize, Serialize};
 
 use cove_policy::{Policy, PolicyKind};
-use cove_storage::{KeyRange, ScanOptions, Storage, WriteBatch};
+use cove_storage::{KeyRange, ScanOptions, WriteBatch};
 
 use crate::balancer::{BalancerListener, Listener, LoadBalancer, TargetGroup};
 use crate::credentials::random_string;
+use crate::follow::Area;
 use crate::services::{ConnectionNotification, EndpointService};
 use crate::{Engine, EngineError, Result, keys};
 
@@ -1938,8 +1939,8 @@ pub(crate) fn network_key(account: &str, region: &str) -> Vec<u8> {
 pub(crate) type States = HashMap<(String, String), NetworkState>;
 
 /// Loads every (account, region)'s network record and compiles the view.
-pub(crate) fn load(storage: &Storage) -> Result<(States, Arc<NetworkView>)> {
-    let entries = storage.scan(&KeyRange::prefix(&[keys::NETWORK]), ScanOptions::default())?;
+pub(crate) fn load(view: &dyn cove_storage::ReadView) -> Result<(States, Arc<NetworkView>)> {
+    let entries = view.scan(&KeyRange::prefix(&[keys::NETWORK]), ScanOptions::default())?;
     let mut states = HashMap::new();
     for (_, value) in entries {
         let state: NetworkState = serde_json::from_slice(&value)
@@ -1974,17 +1975,22 @@ impl Engine {
         f: impl FnOnce(&mut NetworkState) -> Result<T>,
     ) -> Result<T> {
         let _serial = self.catalog_lock.lock().unwrap_or_else(|e| e.into_inner());
+        self.refresh()?;
+        // The generation is read before the copy, so the copy is at least that new.
+        let expected = self.generation(Area::Network);
         let mut copy = self.network_read(account, region, Clone::clone);
         let out = f(&mut copy)?;
         let bytes = serde_json::to_vec(&copy).map_err(|e| EngineError::Internal(e.to_string()))?;
         let mut batch = WriteBatch::new();
         batch.put(network_key(account, region), bytes);
-        self.storage.write(batch)?;
-        let mut guard = self.network.write().unwrap_or_else(|e| e.into_inner());
-        guard
-            .0
-            .insert((account.to_string(), region.to_string()), copy);
-        guard.1 = Arc::new(compile(&guard.0));
+        let generation = self.commit_control(batch, Area::Network, Some(expected))?;
+        self.installed(Area::Network, generation, || {
+            let mut guard = self.network.write().unwrap_or_else(|e| e.into_inner());
+            guard
+                .0
+                .insert((account.to_string(), region.to_string()), copy);
+            guard.1 = Arc::new(compile(&guard.0));
+        });
         Ok(out)
     }
 

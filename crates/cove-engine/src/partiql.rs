@@ -375,6 +375,14 @@ impl Engine {
         scope: &Scope,
         input: ExecuteTransactionInput,
     ) -> Result<ExecuteTransactionOutput> {
+        self.rerun_stale(input, |input| self.execute_transaction_once(scope, input))
+    }
+
+    fn execute_transaction_once(
+        &self,
+        scope: &Scope,
+        input: ExecuteTransactionInput,
+    ) -> Result<ExecuteTransactionOutput> {
         let statements: Vec<Statement> =
             input.statements.iter().map(parse).collect::<Result<_>>()?;
         let reads = statements

@@ -7,6 +7,7 @@ use std::sync::atomic::Ordering;
 
 use cove_storage::WriteBatch;
 
+use crate::follow::Area;
 use crate::network::{NetworkState, PeeringConnection, States, Tags, ec2_error, network_key};
 use crate::services::Notice;
 use crate::{Engine, EngineError, Result};
@@ -138,6 +139,10 @@ impl Engine {
         f: impl FnOnce(&mut Region<'_>) -> Result<T>,
     ) -> Result<T> {
         let _serial = self.catalog_lock.lock().unwrap_or_else(|e| e.into_inner());
+        // As every network change: from the newest records, committed only if no other node
+        // changed a network since (see `follow.rs`).
+        self.refresh()?;
+        let expected = self.generation(Area::Network);
         let original: States = {
             let guard = self.network.read().unwrap_or_else(|e| e.into_inner());
             guard
@@ -172,15 +177,16 @@ impl Engine {
         if batch.is_empty() {
             return Ok(out);
         }
-        self.storage.write(batch)?;
-        let mut guard = self.network.write().unwrap_or_else(|e| e.into_inner());
-        for key in changed {
-            if let Some(state) = copy.remove(&key) {
-                guard.0.insert(key, state);
+        let generation = self.commit_control(batch, Area::Network, Some(expected))?;
+        self.installed(Area::Network, generation, || {
+            let mut guard = self.network.write().unwrap_or_else(|e| e.into_inner());
+            for key in changed {
+                if let Some(state) = copy.remove(&key) {
+                    guard.0.insert(key, state);
+                }
             }
-        }
-        guard.1 = std::sync::Arc::new(crate::network::compile(&guard.0));
-        drop(guard);
+            guard.1 = std::sync::Arc::new(crate::network::compile(&guard.0));
+        });
         if !notices.is_empty() {
             self.outbox_generation.fetch_add(1, Ordering::Release);
         }

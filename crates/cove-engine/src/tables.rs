@@ -12,6 +12,7 @@ use cove_wire::input::{
 use cove_wire::output::TableDescription;
 
 use crate::catalog::{IndexRecord, TABLE_RECORD_VERSION, Table, TableRecord};
+use crate::follow::{self, Area};
 use crate::indexes::{self, Index};
 use crate::keys;
 use crate::{Engine, EngineError, Result, Scope};
@@ -56,6 +57,22 @@ pub(crate) fn encode_stats(count: i64, size: i64) -> Vec<u8> {
     v
 }
 
+/// A table's counters (the `STATS` record): item count, size, and the revision of the table
+/// record they belong to. Index counters are the first two alone.
+pub(crate) fn encode_table_stats(count: i64, size: i64, revision: u64) -> Vec<u8> {
+    let mut v = encode_stats(count, size);
+    v.extend_from_slice(&revision.to_be_bytes());
+    v
+}
+
+/// The table record revision a `STATS` record carries (0 in records written before it did).
+pub(crate) fn stats_revision(v: &[u8]) -> u64 {
+    v.get(16..24)
+        .and_then(|s| s.try_into().ok())
+        .map_or(0, u64::from_be_bytes)
+}
+
+/// Decodes a counters record's count and size (table and index counters alike).
 pub(crate) fn decode_stats(v: &[u8]) -> Result<(i64, i64)> {
     let count: [u8; 8] = v
         .get(0..8)
@@ -116,6 +133,20 @@ impl Engine {
     /// The live table, or `None`.
     pub(crate) fn table(&self, scope: &Scope, name: &str) -> Option<Arc<Table>> {
         let key = (scope.account_id.as_str(), scope.region.as_str(), name);
+        let cached = self
+            .tables
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&key as &dyn crate::catalog::TableKeyParts)
+            .cloned();
+        if cached.is_some() || !self.options.shared {
+            return cached;
+        }
+        // Another node may have created it a moment ago. A failed refresh leaves the answer
+        // to the cache; the follower thread reports the failure.
+        if !self.refresh().unwrap_or(false) {
+            return None;
+        }
         self.tables
             .read()
             .unwrap_or_else(|e| e.into_inner())
@@ -144,37 +175,38 @@ impl Engine {
         let _guard = self.catalog_lock.lock().unwrap_or_else(|e| e.into_inner());
         let _schema =
             exclusive.then(|| self.schema_lock.write().unwrap_or_else(|e| e.into_inner()));
+        self.refresh()?;
         let table = self
             .table(scope, &name)
             .ok_or_else(|| not_found_table(&name))?;
         let mut record = table.record.clone();
         edit(&mut record)?;
+        record.revision += 1;
         let changed = Table::from_record(record)?;
         let for_txn = changed.clone();
-        let catalog_key = keys::catalog_key(&scope.account_id, &scope.region, &name);
-        let id = changed.record.id;
-        self.storage
-            .transact(move |view| {
-                match view.get(&catalog_key)? {
-                    Some(v) if TableRecord::decode(&v).map(|r| r.id == id).unwrap_or(false) => {}
-                    _ => {
-                        return Err(abort(EngineError::ResourceNotFound(
-                            "Requested resource not found".into(),
-                        )));
-                    }
-                }
+        let cached = table.record.clone();
+        let generation = self
+            .storage
+            .transact_with(move |view| {
                 let mut batch = WriteBatch::new();
-                batch.put(catalog_key, for_txn.record.encode());
+                let generation = replace_record(view, &mut batch, &cached, &for_txn.record)?;
                 extra(view, &mut batch, &for_txn)?;
-                Ok(batch)
+                Ok((batch, generation))
             })
             .map_err(unabort)?;
         let changed = Arc::new(changed);
-        self.tables
-            .write()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert(changed.key(), Arc::clone(&changed));
+        self.install_table(generation, Arc::clone(&changed));
         Ok(changed)
+    }
+
+    /// Puts `table` into the cache as of catalog generation `generation`.
+    pub(crate) fn install_table(&self, generation: u64, table: Arc<Table>) {
+        self.installed(Area::Catalog, generation, || {
+            self.tables
+                .write()
+                .unwrap_or_else(|e| e.into_inner())
+                .insert(table.key(), table);
+        });
     }
 
     /// Describes a table with its and its indexes' counts, read from one snapshot.
@@ -262,6 +294,7 @@ impl Engine {
                 .resource_policy
                 .clone()
                 .map(|doc| (doc, crate::settings::next_revision(None))),
+            revision: 0,
         };
         // Index ids: local indexes first, then global ones, in request order.
         for (i, ix) in record
@@ -290,17 +323,19 @@ impl Engine {
                 let mut batch = WriteBatch::new();
                 batch.put(next_id_key, (id + 1).to_be_bytes().to_vec());
                 batch.put(catalog_key, rec.encode());
-                batch.put(keys::table_prefix(keys::STATS, id), encode_stats(0, 0));
-                Ok((batch, rec))
+                batch.put(
+                    keys::table_prefix(keys::STATS, id),
+                    encode_table_stats(0, 0, rec.revision),
+                );
+                let generation = follow::bump(view, &mut batch, Area::Catalog, None)?;
+                Ok((batch, (rec, generation)))
             })
             .map_err(unabort)?;
+        let (stored, generation) = stored;
         record = stored;
         let table = Table::from_record(record)?;
         let description = table.describe("CREATING", 0, 0, &|_| (0, 0));
-        self.tables
-            .write()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert(table.key(), Arc::new(table));
+        self.install_table(generation, Arc::new(table));
         Ok(description)
     }
 
@@ -318,6 +353,10 @@ impl Engine {
         scope: &Scope,
         input: &ListTablesInput,
     ) -> Result<(Vec<String>, Option<String>)> {
+        if self.options.shared {
+            // A table created through another node a moment ago is listed, as it is usable.
+            self.refresh()?;
+        }
         let mut names: Vec<String> = self
             .tables
             .read()
@@ -349,6 +388,7 @@ impl Engine {
         // table definition that lacks (or still has) the index.
         let _schema = (!input.gsi_updates.is_empty())
             .then(|| self.schema_lock.write().unwrap_or_else(|e| e.into_inner()));
+        self.refresh()?;
         let table = self
             .table(scope, &name)
             .ok_or_else(|| not_found_table(&name))?;
@@ -428,6 +468,7 @@ impl Engine {
             record.table_class = Some(tc);
         }
         let changes = apply_gsi_updates(&mut record, &input)?;
+        record.revision += 1;
         let rebuilt = Table::from_record(record.clone())?;
         let created: Option<Index> = changes
             .created
@@ -438,22 +479,13 @@ impl Engine {
             .as_ref()
             .and_then(|n| table.index(n).cloned());
         let for_txn = rebuilt.clone();
-        let catalog_key = keys::catalog_key(&scope.account_id, &scope.region, &name);
-        let bytes = record.encode();
+        let cached = table.record.clone();
         let id = record.id;
-        self.storage
-            .transact(move |view| {
-                // The table may have been deleted and recreated since it was read from the cache.
-                match view.get(&catalog_key)? {
-                    Some(v) if TableRecord::decode(&v).map(|r| r.id == id).unwrap_or(false) => {}
-                    _ => {
-                        return Err(abort(EngineError::ResourceNotFound(
-                            "Requested resource not found".into(),
-                        )));
-                    }
-                }
+        let generation = self
+            .storage
+            .transact_with(move |view| {
                 let mut batch = WriteBatch::new();
-                batch.put(catalog_key, bytes);
+                let generation = replace_record(view, &mut batch, &cached, &for_txn.record)?;
                 // A created index is built from every item now, in this transaction, so it
                 // is complete when it becomes visible; a dropped one loses its entries.
                 if let Some(index) = &dropped {
@@ -463,7 +495,7 @@ impl Engine {
                     clear_index(view, &mut batch, id, index)?;
                     indexes::backfill(view, &mut batch, &for_txn, index)?;
                 }
-                Ok(batch)
+                Ok((batch, generation))
             })
             .map_err(unabort)?;
         let updated = rebuilt;
@@ -492,16 +524,14 @@ impl Engine {
                 description.global_secondary_indexes.push(ix);
             }
         }
-        self.tables
-            .write()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert(updated.key(), Arc::new(updated));
+        self.install_table(generation, Arc::new(updated));
         Ok(description)
     }
 
     pub fn delete_table(&self, scope: &Scope, name: &str) -> Result<TableDescription> {
         let name = self.resolve_name(scope, name)?.to_string();
         let _guard = self.catalog_lock.lock().unwrap_or_else(|e| e.into_inner());
+        self.refresh()?;
         let table = self
             .table(scope, &name)
             .ok_or_else(|| not_found_table(&name))?;
@@ -513,26 +543,44 @@ impl Engine {
         let description = self.describe(&table, "DELETING")?;
         let id = table.record.id;
         let catalog_key = keys::catalog_key(&scope.account_id, &scope.region, &name);
-        let mut batch = WriteBatch::new();
-        batch.delete(catalog_key);
-        batch.delete(keys::table_prefix(keys::STATS, id));
-        batch.put(keys::table_prefix(keys::TOMBSTONE, id), Vec::new());
-        self.storage.write(batch)?;
-        self.tables
-            .write()
-            .unwrap_or_else(|e| e.into_inner())
-            .remove(&table.key());
-        let storage = self.storage.clone();
-        std::thread::spawn(move || {
-            if let Err(err) = purge_table(&storage, id) {
-                tracing::warn!(table_id = id, %err, "purging a deleted table's items failed; it resumes at next start");
-            }
+        let cached = table.record.clone();
+        let generation = self
+            .storage
+            .transact_with(move |view| {
+                // Deletion protection, say, may have been switched on by another node.
+                check_record(view, &catalog_key, &cached)?;
+                let mut batch = WriteBatch::new();
+                batch.delete(catalog_key);
+                batch.delete(keys::table_prefix(keys::STATS, id));
+                batch.put(keys::table_prefix(keys::TOMBSTONE, id), Vec::new());
+                let generation = follow::bump(view, &mut batch, Area::Catalog, None)?;
+                Ok((batch, generation))
+            })
+            .map_err(unabort)?;
+        self.installed(Area::Catalog, generation, || {
+            self.tables
+                .write()
+                .unwrap_or_else(|e| e.into_inner())
+                .remove(&table.key());
         });
+        // On a shared store the node holding the cluster's lease purges (see
+        // `purge_deleted_tables`), so the work runs once, not once per node.
+        if !self.options.shared {
+            let storage = self.storage.clone();
+            std::thread::spawn(move || {
+                if let Err(err) = purge_table(&storage, id) {
+                    tracing::warn!(table_id = id, %err, "purging a deleted table's items failed; it resumes at next start");
+                }
+            });
+        }
         Ok(description)
     }
 
-    /// Finishes purging tables whose deletion was acknowledged before a restart.
-    pub(crate) fn purge_deleted_tables(&self) -> Result<()> {
+    /// Finishes purging the tables whose deletion was acknowledged but whose items are not
+    /// all deleted yet: at open on a store of its own, and about once a second on the node
+    /// holding the lease of a shared store (the caller decides), which is then the one node
+    /// purging.
+    pub fn purge_deleted_tables(&self) -> Result<()> {
         let tombstones = self.storage.scan(
             &KeyRange::prefix(&[keys::TOMBSTONE]),
             ScanOptions::default(),
@@ -546,6 +594,54 @@ impl Engine {
         }
         Ok(())
     }
+}
+
+/// Checks, inside a transaction, that the table's stored record is still `cached`, the one
+/// this node's change is based on: the table may have been deleted (or recreated) since, or
+/// changed by another node, whose change would otherwise be lost.
+fn check_record(
+    view: &dyn cove_storage::ReadView,
+    catalog_key: &[u8],
+    cached: &TableRecord,
+) -> std::result::Result<(), AbortError> {
+    let stored = match view.get(catalog_key)? {
+        Some(v) => TableRecord::decode(&v).map_err(abort)?,
+        None => {
+            return Err(abort(EngineError::ResourceNotFound(
+                "Requested resource not found".into(),
+            )));
+        }
+    };
+    if stored.id != cached.id {
+        return Err(abort(EngineError::ResourceNotFound(
+            "Requested resource not found".into(),
+        )));
+    }
+    if stored != *cached {
+        return Err(abort(EngineError::Stale));
+    }
+    Ok(())
+}
+
+/// Replaces a table's record `cached` by `changed` inside a transaction, after
+/// [`check_record`]: the record, the revision its counters carry, and the catalog's
+/// generation. Returns the new generation.
+fn replace_record(
+    view: &dyn cove_storage::ReadView,
+    batch: &mut WriteBatch,
+    cached: &TableRecord,
+    changed: &TableRecord,
+) -> std::result::Result<u64, AbortError> {
+    let catalog_key = keys::catalog_key(&changed.account_id, &changed.region, &changed.name);
+    check_record(view, &catalog_key, cached)?;
+    batch.put(catalog_key, changed.encode());
+    let stats_key = keys::table_prefix(keys::STATS, changed.id);
+    let (count, size) = match view.get(&stats_key)? {
+        Some(v) => decode_stats(&v).map_err(abort)?,
+        None => (0, 0),
+    };
+    batch.put(stats_key, encode_table_stats(count, size, changed.revision));
+    follow::bump(view, batch, Area::Catalog, None)
 }
 
 /// The id the next new table gets (the caller stores `id + 1` under `next_id_key`).

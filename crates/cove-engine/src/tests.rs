@@ -352,3 +352,111 @@ fn format_one_stores_are_migrated_to_bucketed_item_keys() {
         Err(EngineError::Corrupt(_))
     ));
 }
+
+/// Adds to table `shared` a global index `name` on the string attribute `attribute`.
+fn add_index(engine: &Engine, name: &str, attribute: &str) {
+    let update = json!({
+        "TableName": "shared",
+        "AttributeDefinitions": [{"AttributeName": attribute, "AttributeType": "S"}],
+        "GlobalSecondaryIndexUpdates": [{"Create": {
+            "IndexName": name,
+            "KeySchema": [{"AttributeName": attribute, "KeyType": "HASH"}],
+            "Projection": {"ProjectionType": "ALL"}
+        }}]
+    });
+    engine
+        .update_table(
+            &scope(),
+            UpdateTableInput::decode(update.as_object().unwrap()).unwrap(),
+        )
+        .unwrap();
+}
+
+/// Two engines on one store stand for two nodes on one database: each sees the other's
+/// tables once it refreshes; a write through a node whose cached table lacks an index the
+/// other just created maintains it anyway (it finds its definition stale, reloads and runs
+/// again); and a change made from a node's cache never loses the other's change.
+#[test]
+fn two_engines_on_one_store_follow_each_other() {
+    let storage = Storage::new(MemoryBackend::new());
+    let a = Engine::open(storage.clone()).unwrap();
+    let shared = EngineOptions {
+        shared: true,
+        ..EngineOptions::default()
+    };
+    let b = Engine::open_with(storage, shared).unwrap();
+    create(&a, "shared");
+    assert!(b.refresh().unwrap(), "b saw nothing to reload");
+    assert!(!b.refresh().unwrap(), "b reloaded with nothing changed");
+    put(&b, "shared", json!({"pk": {"S": "a"}, "sk": {"N": "1"}})).unwrap();
+
+    add_index(&a, "by_c", "c");
+    // b has not refreshed: its cached "shared" has no index.
+    put(
+        &b,
+        "shared",
+        json!({"pk": {"S": "b"}, "sk": {"N": "2"}, "c": {"S": "red"}}),
+    )
+    .unwrap();
+    let described = a.describe_table(&scope(), "shared").unwrap();
+    assert_eq!(described.global_secondary_indexes.len(), 1);
+    assert_eq!(described.global_secondary_indexes[0].item_count, 1);
+
+    // A batch through b after a added a second index: it finds its definition stale, reloads
+    // and runs again whole.
+    add_index(&a, "by_d", "d");
+    let batch = json!({"RequestItems": {"shared": [
+        {"PutRequest": {"Item": {"pk": {"S": "c"}, "sk": {"N": "3"}, "d": {"S": "x"}}}}
+    ]}});
+    b.batch_write_item(
+        &scope(),
+        cove_wire::batch::BatchWriteItemInput::decode(batch.as_object().unwrap()).unwrap(),
+    )
+    .unwrap();
+    let described = a.describe_table(&scope(), "shared").unwrap();
+    let by_d = described
+        .global_secondary_indexes
+        .iter()
+        .find(|ix| ix.name == "by_d")
+        .unwrap();
+    assert_eq!(by_d.item_count, 1);
+
+    // b changes the table from its cache: a's index survives.
+    let protect = json!({"TableName": "shared", "DeletionProtectionEnabled": true});
+    b.update_table(
+        &scope(),
+        UpdateTableInput::decode(protect.as_object().unwrap()).unwrap(),
+    )
+    .unwrap();
+    a.refresh().unwrap();
+    let described = a.describe_table(&scope(), "shared").unwrap();
+    assert!(described.deletion_protection);
+    assert_eq!(described.global_secondary_indexes.len(), 2);
+
+    // b creates a table while a's newer change (another table) is not in its cache yet: b
+    // still reloads that change afterwards rather than take its own for the latest.
+    create(&a, "first");
+    create(&b, "second");
+    assert!(
+        b.refresh().unwrap(),
+        "b skipped a's table created in between"
+    );
+    let all = ListTablesInput::decode(json!({}).as_object().unwrap()).unwrap();
+    let (names, _) = b.list_tables(&scope(), &all).unwrap();
+    assert_eq!(names, ["first", "second", "shared"]);
+
+    // Networks: a VPC made through each node, the second from a stale cache, both kept.
+    let (account, region) = ("000000000000", "us-east-1");
+    a.network_update(account, region, |s| {
+        s.create_vpc("127.60.0.0/16", Vec::new())
+    })
+    .unwrap();
+    b.network_update(account, region, |s| {
+        s.create_vpc("127.61.0.0/16", Vec::new())
+    })
+    .unwrap();
+    a.refresh().unwrap();
+    for engine in [&a, &b] {
+        assert_eq!(engine.network_read(account, region, |s| s.vpcs.len()), 2);
+    }
+}

@@ -228,6 +228,10 @@ impl Engine {
                 Ok(n) => deleted += n,
                 // The table was deleted since the list was taken.
                 Err(EngineError::ResourceNotFound(_)) => {}
+                // Its definition changed on another node: the next sweep uses the new one.
+                Err(EngineError::Stale) => {
+                    self.refresh()?;
+                }
                 Err(e) => return Err(e),
             }
         }

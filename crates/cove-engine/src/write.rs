@@ -19,7 +19,7 @@ use cove_wire::output::IndexConsumed;
 use crate::catalog::Table;
 use crate::indexes;
 use crate::keys;
-use crate::tables::{decode_stats, encode_stats};
+use crate::tables::{decode_stats, encode_table_stats, stats_revision};
 use crate::ttl;
 use crate::{EngineError, Result};
 
@@ -131,6 +131,13 @@ pub(crate) fn write_item(
         .get(&stats_key)?
         .ok_or_else(|| EngineError::ResourceNotFound("Requested resource not found".into()))?;
     let (mut count, mut size) = decode_stats(&stats)?;
+    // Every change to the table record bumps the revision here too, in its transaction, so a
+    // definition older than the stored one (another node added an index or a time-to-live
+    // attribute this write would not maintain) is caught before anything is written.
+    let revision = stats_revision(&stats);
+    if revision != table.record.revision {
+        return Err(EngineError::Stale);
+    }
     let old = read_item(ov, storage_key)?;
     check_condition(condition, old.as_ref(), return_old_on_failure)?;
     let (new, updated_paths) = match change {
@@ -173,7 +180,7 @@ pub(crate) fn write_item(
         }
         None => ov.delete(storage_key.to_vec()),
     }
-    ov.put(stats_key, encode_stats(count, size));
+    ov.put(stats_key, encode_table_stats(count, size, revision));
     let index_units = indexes::maintain(ov, table, old.as_ref(), new.as_ref())?;
     ttl::maintain(ov, table, storage_key, old.as_ref(), new.as_ref());
     let collection_size =

@@ -144,6 +144,7 @@ impl Server {
         let deliverer = tokio::spawn(crate::notify::deliver_forever(
             Arc::clone(&self.shared.engine),
             self.shared.config.notification_webhooks.clone(),
+            self.shared.config.delivery_lease.clone(),
         ));
         tokio::pin!(shutdown);
         loop {

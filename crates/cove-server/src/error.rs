@@ -143,7 +143,12 @@ impl Failure {
                 EngineError::Iam(_, msg) | EngineError::Ec2(_, msg) | EngineError::Elb(_, msg) => {
                     (ErrorCode::Validation, msg.clone())
                 }
-                EngineError::Storage(_) | EngineError::Corrupt(_) | EngineError::Internal(_) => {
+                // Stale: another node changed a table or policy this one had cached; it has
+                // reloaded, so the SDK's automatic retry of a 500 succeeds.
+                EngineError::Storage(_)
+                | EngineError::Corrupt(_)
+                | EngineError::Stale
+                | EngineError::Internal(_) => {
                     (ErrorCode::InternalServerError, INTERNAL_MESSAGE.into())
                 }
             },
@@ -272,6 +277,7 @@ impl Failure {
                 | EngineError::DuplicateItem(_)
                 | EngineError::TransactionCanceled(_)
                 | EngineError::IdempotentParameterMismatch(_)
+                | EngineError::Stale
                 | EngineError::Internal(_),
             )
             | Failure::Internal(_) => internal,

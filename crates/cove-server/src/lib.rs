@@ -73,6 +73,20 @@ pub struct ServerConfig {
     pub audit_log: Option<PathBuf>,
     /// (SNS topic ARN, webhook URL): where connection notifications for each topic go.
     pub notification_webhooks: Vec<(String, String)>,
+    /// With several nodes on one store: whether this node holds the cluster's lease, and so
+    /// delivers the notifications (every node's), which then go out once. `None`: this node
+    /// is alone and delivers.
+    pub delivery_lease: Option<Lease>,
+}
+
+/// Asks whether this node holds the cluster's lease.
+#[derive(Clone)]
+pub struct Lease(pub Arc<dyn Fn() -> bool + Send + Sync>);
+
+impl std::fmt::Debug for Lease {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("Lease").field(&(self.0)()).finish()
+    }
 }
 
 /// State shared by every connection.

@@ -66,17 +66,29 @@ fn message_id(notice: &Notice) -> String {
     )
 }
 
-/// Delivers the outbox forever: whenever notices are queued, and when a retry is due.
-pub(crate) async fn deliver_forever(engine: Arc<Engine>, webhooks: Vec<(String, String)>) {
+/// Delivers the outbox forever: whenever notices are queued here, when a retry is due, and
+/// every two seconds besides (notices queued by other nodes on a shared store). With a
+/// `lease`, only while this node holds it, so each notice goes out from one node.
+pub(crate) async fn deliver_forever(
+    engine: Arc<Engine>,
+    webhooks: Vec<(String, String)>,
+    lease: Option<crate::Lease>,
+) {
     let mut due: HashMap<String, Instant> = HashMap::new();
     let mut seen_generation = u64::MAX;
     let mut tick = tokio::time::interval(Duration::from_millis(200));
+    let mut ticks: u32 = 0;
     loop {
         tick.tick().await;
+        ticks = ticks.wrapping_add(1);
+        if lease.as_ref().is_some_and(|l| !(l.0)()) {
+            continue;
+        }
         let generation = engine.outbox_generation();
         let now = Instant::now();
         let retry_due = due.values().any(|t| *t <= now);
-        if generation == seen_generation && !retry_due {
+        let periodic = lease.is_some() && ticks.is_multiple_of(10);
+        if generation == seen_generation && !retry_due && !periodic {
             continue;
         }
         seen_generation = generation;

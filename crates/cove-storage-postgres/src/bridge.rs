@@ -79,6 +79,12 @@ impl Bridge {
         });
     }
 
+    /// Runs a long-lived task on the runtime, with no deadline: it ends when it chooses to or
+    /// when the runtime stops.
+    pub(crate) fn spawn_service(&self, future: impl Future<Output = ()> + Send + 'static) {
+        self.handle.spawn(future);
+    }
+
     /// Stops the runtime without waiting for its tasks, so it is safe to call from inside
     /// another runtime (dropping a runtime there would panic). Every connection task ends
     /// with it, which closes the sockets.

@@ -59,6 +59,16 @@
 //! and fixes its snapshot with a first read; the view keeps the transaction until dropped.
 //! [`Backend::get`] is one autocommit `SELECT`, consistent by itself.
 //!
+//! # Watching other nodes
+//!
+//! A signalled [`WriteBatch`](cove_storage::WriteBatch) (a control-plane change) also runs
+//! `pg_notify` on the schema's channel inside its transaction, so the notification is
+//! delivered exactly when it commits. [`Backend::watch`] opens a session of its own that
+//! LISTENs on that channel and holds the schema's lease, a session-level advisory lock that at
+//! most one session holds and that the server frees when the session ends (`watch.rs`). The
+//! session is remade after failures and signals once each time it starts, since notifications
+//! sent meanwhile are lost; callers poll too.
+//!
 //! # Threads
 //!
 //! The trait is synchronous and is called from plain threads, tokio blocking threads and
@@ -83,6 +93,7 @@ mod bridge;
 mod error;
 mod read;
 mod schema;
+mod watch;
 mod write;
 
 use std::fmt;
@@ -91,7 +102,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
-use cove_storage::{Backend, ReadView, StorageError, TxnFn};
+use cove_storage::{Backend, ReadView, StorageError, TxnFn, Watch};
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
 use tokio_postgres::NoTls;
 use tokio_postgres::config::Host;
@@ -162,6 +173,8 @@ pub struct PostgresBackend {
     /// Host, port and database, for logs; never the password.
     target: String,
     options: PostgresOptions,
+    /// The sessions' settings, for the watch's own session.
+    config: tokio_postgres::Config,
 }
 
 impl PostgresBackend {
@@ -217,7 +230,7 @@ impl PostgresBackend {
         // `Fast` recycling only checks that the connection is open: `Conn` already keeps
         // connections in an unknown state out of the pool, so no round trip is spent per use.
         let manager = Manager::from_config(
-            config,
+            config.clone(),
             NoTls,
             ManagerConfig {
                 recycling_method: RecyclingMethod::Fast,
@@ -242,6 +255,7 @@ impl PostgresBackend {
             },
             target,
             options,
+            config,
         })
     }
 
@@ -398,6 +412,22 @@ impl Backend for PostgresBackend {
 
     fn transact(&self, txn: TxnFn<'static>) -> Result<(), StorageError> {
         write::transact(&self.shared, txn)
+    }
+
+    /// Each call opens one session of its own; see `watch.rs`.
+    fn watch(&self) -> Result<Option<Watch>, StorageError> {
+        if self.shared.is_closed() {
+            return Err(StorageError::Closed);
+        }
+        let (changes, receiver) = std::sync::mpsc::channel();
+        let lease = Arc::new(AtomicBool::new(false));
+        self.shared.bridge.spawn_service(watch::follow(
+            self.config.clone(),
+            Arc::clone(&self.shared.sql),
+            changes,
+            Arc::clone(&lease),
+        ));
+        Ok(Some(Watch::new(receiver, lease)))
     }
 
     fn close(&self) -> Result<(), StorageError> {

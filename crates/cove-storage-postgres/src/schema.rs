@@ -70,6 +70,13 @@ pub(crate) struct Sql {
     pub(crate) begin_write: String,
     /// Starts a snapshot and fixes it with a first read (one round trip).
     pub(crate) begin_snapshot: String,
+    /// Wakes every node listening on this schema's channel, once the transaction commits.
+    pub(crate) notify: String,
+    /// Subscribes a session to this schema's channel.
+    pub(crate) listen: String,
+    /// Takes the schema's lease for its session if no other session holds it; answers whether
+    /// this session holds it.
+    pub(crate) take_lease: String,
 }
 
 impl Sql {
@@ -98,6 +105,11 @@ impl Sql {
             begin_snapshot: format!(
                 "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY; SELECT 1 FROM {kv} LIMIT 1"
             ),
+            // The channel is the schema's name: schema names are plain identifiers, and nodes
+            // share data exactly when they share the schema.
+            notify: format!("SELECT pg_notify('{schema}', '')"),
+            listen: format!("LISTEN \"{schema}\""),
+            take_lease: format!("SELECT pg_try_advisory_lock({})", lock_key("lease", schema)),
         }
     }
 

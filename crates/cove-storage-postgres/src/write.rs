@@ -73,6 +73,8 @@ struct Writes {
     put_keys: Vec<Vec<u8>>,
     put_values: Vec<Vec<u8>>,
     deletes: Vec<Vec<u8>>,
+    /// The batch was signalled: the other nodes are notified by the same commit.
+    notify: bool,
 }
 
 impl From<&WriteBatch> for Writes {
@@ -88,6 +90,7 @@ impl From<&WriteBatch> for Writes {
             put_keys: Vec::with_capacity(last.len()),
             put_values: Vec::with_capacity(last.len()),
             deletes: Vec::new(),
+            notify: batch.is_signalled(),
         };
         for (key, value) in last {
             match value {
@@ -102,8 +105,8 @@ impl From<&WriteBatch> for Writes {
     }
 }
 
-/// Applies the writes and commits. The upserts and deletes touch disjoint keys, so their order
-/// does not matter, and they are pipelined (both sent before either answer is awaited). The
+/// Applies the writes (and the notification of a signalled batch) and commits. The upserts and
+/// deletes touch disjoint keys, so their order does not matter, and they are pipelined (both sent before either answer is awaited). The
 /// `COMMIT` goes only after both succeeded: sent after a failed statement, PostgreSQL would
 /// turn it into a rollback without an error. The call returns once the commit is durable
 /// (with `synchronous_commit` on, flushed to the WAL).
@@ -132,7 +135,15 @@ async fn commit(mut conn: Conn, sql: &Sql, writes: Writes) -> Result<(), Failure
                 .await
                 .map(drop)
         };
-        tokio::try_join!(upsert, delete).map_err(fail)?;
+        // A notification sent inside the transaction is delivered at its commit, and only if it
+        // commits, so listeners never hear of a change before they can read it.
+        let notify = async {
+            if !writes.notify {
+                return Ok(());
+            }
+            client.batch_execute(&sql.notify).await
+        };
+        tokio::try_join!(upsert, delete, notify).map_err(fail)?;
         client.batch_execute("COMMIT").await.map_err(fail)?;
     }
     conn.set_clean(true);

@@ -11,12 +11,13 @@ use std::ops::Bound;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::thread;
+use std::time::{Duration, Instant};
 
 use cove_storage::{KeyRange, ScanOptions, Storage, StorageError, WriteBatch};
 use cove_storage_postgres::{PostgresBackend, PostgresOptions, SCHEMA_VERSION};
 use proptest::prelude::*;
 
-use common::{SchemaGuard, admin, fresh, options, unique_schema, url};
+use common::{admin, fresh, options, shared_schema};
 
 /// Keys drawn mostly from the bytes where ordering bugs hide (0x00, 0x01, 0x7F, 0x80, 0xFE,
 /// 0xFF), sometimes from all bytes, up to 6 long, the empty key included.
@@ -93,13 +94,8 @@ fn keys_sort_bytewise() {
 /// the number of successes and no two writers ever both won the same race.
 #[test]
 fn two_nodes_race_conditional_increments() {
-    let Some(url) = url() else {
+    let Some((url, schema, _guard)) = shared_schema() else {
         return;
-    };
-    let schema = unique_schema();
-    let _guard = SchemaGuard {
-        url: url.clone(),
-        schema: schema.clone(),
     };
     let nodes: Vec<Storage> = (0..2)
         .map(|_| Storage::new(PostgresBackend::open(&url, options(&schema)).expect("open")))
@@ -198,17 +194,72 @@ async fn calls_from_a_tokio_worker_do_not_panic() {
     drop(storage);
 }
 
+/// Two nodes on one schema: a signalled batch committed by one wakes the other's watch (an
+/// unsignalled one does not), and exactly one of them holds the lease, which passes to the
+/// other when its holder closes.
+#[test]
+fn watches_hear_signalled_commits_and_one_node_holds_the_lease() {
+    let Some((url, schema, _guard)) = shared_schema() else {
+        return;
+    };
+    let a = Storage::new(PostgresBackend::open(&url, options(&schema)).expect("open a"));
+    let b = Storage::new(PostgresBackend::open(&url, options(&schema)).expect("open b"));
+    let watch_a = a.watch().expect("watch a").expect("PostgreSQL is shared");
+    let watch_b = b.watch().expect("watch b").expect("PostgreSQL is shared");
+    let wait = Duration::from_secs(5);
+    // Each watch signals once when its session starts listening; consume that first.
+    assert!(watch_a.wait(wait), "a's watch never started");
+    assert!(watch_b.wait(wait), "b's watch never started");
+    let deadline = Instant::now() + wait;
+    while !(watch_a.holds_lease() || watch_b.holds_lease()) && Instant::now() < deadline {
+        thread::sleep(Duration::from_millis(20));
+    }
+    assert!(
+        watch_a.holds_lease() != watch_b.holds_lease(),
+        "exactly one node holds the lease"
+    );
+
+    let mut quiet = WriteBatch::new();
+    quiet.put(b"data".to_vec(), b"1".to_vec());
+    a.write(quiet).expect("unsignalled write");
+    assert!(
+        !watch_b.wait(Duration::from_millis(700)),
+        "an unsignalled write woke b"
+    );
+
+    let mut loud = WriteBatch::new();
+    loud.put(b"control".to_vec(), b"1".to_vec());
+    loud.signal();
+    let sent = Instant::now();
+    a.write(loud).expect("signalled write");
+    assert!(watch_b.wait(wait), "b never heard of a's signalled write");
+    assert!(
+        sent.elapsed() < Duration::from_millis(400),
+        "the notification took {:?}, as long as a poll",
+        sent.elapsed()
+    );
+    assert_eq!(b.get(b"control").expect("get"), Some(b"1".to_vec()));
+
+    let (holder, holder_watch, other_watch) = if watch_a.holds_lease() {
+        (a, watch_a, watch_b)
+    } else {
+        (b, watch_b, watch_a)
+    };
+    holder.close().expect("close the holder");
+    drop(holder_watch);
+    let deadline = Instant::now() + wait;
+    while !other_watch.holds_lease() && Instant::now() < deadline {
+        thread::sleep(Duration::from_millis(20));
+    }
+    assert!(other_watch.holds_lease(), "the lease never passed on");
+}
+
 /// Several processes' worth of backends opening one new schema at once apply each migration
 /// exactly once, and opening again changes nothing.
 #[test]
 fn concurrent_opens_migrate_once() {
-    let Some(url) = url() else {
+    let Some((url, schema, _guard)) = shared_schema() else {
         return;
-    };
-    let schema = unique_schema();
-    let _guard = SchemaGuard {
-        url: url.clone(),
-        schema: schema.clone(),
     };
     let handles: Vec<_> = (0..4)
         .map(|_| {
@@ -308,13 +359,8 @@ fn unreachable_server_is_unavailable() {
 /// again once the lock is free.
 #[test]
 fn lock_wait_beyond_the_statement_timeout_is_unavailable() {
-    let Some(url) = url() else {
+    let Some((url, schema, _guard)) = shared_schema() else {
         return;
-    };
-    let schema = unique_schema();
-    let _guard = SchemaGuard {
-        url: url.clone(),
-        schema: schema.clone(),
     };
     let holder = Storage::new(PostgresBackend::open(&url, options(&schema)).expect("open"));
     let impatient = Storage::new(

@@ -125,6 +125,9 @@ pub type Entry = (Vec<u8>, Vec<u8>);
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct WriteBatch {
     ops: Vec<WriteOp>,
+    /// Whether other processes sharing the store should hear of this batch; see
+    /// [`WriteBatch::signal`].
+    signal: bool,
 }
 
 /// One operation in a [`WriteBatch`].
@@ -157,6 +160,67 @@ impl WriteBatch {
 
     pub fn len(&self) -> usize {
         self.ops.len()
+    }
+
+    /// Marks the batch as one the other processes sharing the store must hear of (a
+    /// control-plane change they cache): once it commits, every [`Watch`] on the store is
+    /// signalled. Backends nobody else shares ignore the mark.
+    pub fn signal(&mut self) {
+        self.signal = true;
+    }
+
+    /// Whether [`WriteBatch::signal`] marked the batch.
+    pub fn is_signalled(&self) -> bool {
+        self.signal
+    }
+}
+
+/// What a process learns from a store other processes share (several Cove nodes on one
+/// database): that signalled batches were committed, by any of them, and whether this process
+/// holds the store's lease, under which work that must run once per cluster runs (sweeping
+/// expired items). Signals may be lost (while the database is unreachable, say), so whoever
+/// caches what they announce also checks now and then.
+pub struct Watch {
+    /// Behind a mutex so that a watch may be shared between threads (one waits on it, others
+    /// ask about the lease).
+    changes: std::sync::Mutex<std::sync::mpsc::Receiver<()>>,
+    lease: Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl Watch {
+    /// A watch fed by the backend: it sends on `changes` after signalled commits and keeps
+    /// `lease` true while this process holds the lease.
+    pub fn new(
+        changes: std::sync::mpsc::Receiver<()>,
+        lease: Arc<std::sync::atomic::AtomicBool>,
+    ) -> Watch {
+        Watch {
+            changes: std::sync::Mutex::new(changes),
+            lease,
+        }
+    }
+
+    /// Waits up to `timeout` for a signal; true if one (or several, all consumed) arrived.
+    /// Also returns, false, once the backend is closed.
+    pub fn wait(&self, timeout: std::time::Duration) -> bool {
+        let changes = self.changes.lock().unwrap_or_else(|e| e.into_inner());
+        match changes.recv_timeout(timeout) {
+            Ok(()) => {
+                while changes.try_recv().is_ok() {}
+                true
+            }
+            Err(std::sync::mpsc::RecvTimeoutError::Timeout) => false,
+            Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => {
+                // The sender is gone with the backend: do not spin.
+                std::thread::sleep(timeout);
+                false
+            }
+        }
+    }
+
+    /// Whether this process holds the store's lease now.
+    pub fn holds_lease(&self) -> bool {
+        self.lease.load(std::sync::atomic::Ordering::Acquire)
     }
 }
 
@@ -238,6 +302,13 @@ pub trait Backend: Send + Sync + 'static {
     /// Flushes and releases resources; later calls return [`StorageError::Closed`]. Closing
     /// again is a no-op that returns `Ok`, so shutdown paths and `Drop` may both call it.
     fn close(&self) -> Result<(), StorageError>;
+
+    /// For a store other processes write too: a [`Watch`] of their signalled commits and of
+    /// this process's lease. `None` (the default) for a store only this process writes, whose
+    /// callers then need neither.
+    fn watch(&self) -> Result<Option<Watch>, StorageError> {
+        Ok(None)
+    }
 }
 
 /// The handle the engine holds: cheap to clone, backend chosen at start-up.
@@ -299,6 +370,11 @@ impl Storage {
 
     pub fn close(&self) -> Result<(), StorageError> {
         self.0.close()
+    }
+
+    /// See [`Backend::watch`].
+    pub fn watch(&self) -> Result<Option<Watch>, StorageError> {
+        self.0.watch()
     }
 }
 

@@ -18,6 +18,9 @@ use std::time::Duration;
 
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::config::{BehaviorVersion, Credentials, Region};
+use aws_sdk_dynamodb::types::{
+    AttributeDefinition, AttributeValue, KeySchemaElement, KeyType, ScalarAttributeType,
+};
 
 pub const ROOT_ACCESS_KEY_ID: &str = "AKIACOVETESTROOT0001";
 pub const ROOT_SECRET_ACCESS_KEY: &str = "cove/test/secret/key/0123456789abcdefghij";
@@ -36,6 +39,19 @@ impl Cove {
         Cove::start_with(
             data_dir,
             &[],
+            &[
+                ("COVE_ROOT_ACCESS_KEY_ID", ROOT_ACCESS_KEY_ID),
+                ("COVE_ROOT_SECRET_ACCESS_KEY", ROOT_SECRET_ACCESS_KEY),
+            ],
+        )
+    }
+
+    /// Starts Cove with the test root credentials on `data_dir`, storing in the PostgreSQL
+    /// database at `storage_url` (which other nodes may share).
+    pub fn start_on(data_dir: &Path, storage_url: &str) -> Cove {
+        Cove::start_with(
+            data_dir,
+            &["--storage", storage_url],
             &[
                 ("COVE_ROOT_ACCESS_KEY_ID", ROOT_ACCESS_KEY_ID),
                 ("COVE_ROOT_SECRET_ACCESS_KEY", ROOT_SECRET_ACCESS_KEY),
@@ -194,6 +210,42 @@ pub fn client_for(endpoint: &str, access_key_id: &str, secret: &str) -> Client {
     Client::from_conf(config)
 }
 
+/// A string attribute value.
+pub fn s(v: &str) -> AttributeValue {
+    AttributeValue::S(v.to_string())
+}
+
+/// One element of a key schema.
+pub fn key(name: &str, kind: KeyType) -> KeySchemaElement {
+    KeySchemaElement::builder()
+        .attribute_name(name)
+        .key_type(kind)
+        .build()
+        .unwrap()
+}
+
+/// One attribute definition.
+pub fn attr(name: &str, ty: ScalarAttributeType) -> AttributeDefinition {
+    AttributeDefinition::builder()
+        .attribute_name(name)
+        .attribute_type(ty)
+        .build()
+        .unwrap()
+}
+
+/// Creates the on-demand table `name` whose key is the string `pk`.
+pub async fn create_hash_table(client: &Client, name: &str) {
+    client
+        .create_table()
+        .table_name(name)
+        .billing_mode(aws_sdk_dynamodb::types::BillingMode::PayPerRequest)
+        .attribute_definitions(attr("pk", ScalarAttributeType::S))
+        .key_schema(key("pk", KeyType::Hash))
+        .send()
+        .await
+        .unwrap();
+}
+
 /// A fresh temporary data directory.
 pub fn data_dir() -> tempfile::TempDir {
     tempfile::tempdir().expect("tempdir")
@@ -223,24 +275,49 @@ fn postgres_base_url() -> Option<String> {
 }
 
 /// The URL of the database made for `data_dir` (created on first use), when the suites run
-/// on PostgreSQL. Databases are named after this test process, so a later run drops the ones
-/// that earlier runs left behind.
+/// on PostgreSQL.
 fn postgres_database_for(data_dir: &Path) -> Option<String> {
     static DATABASES: Mutex<Option<HashMap<PathBuf, String>>> = Mutex::new(None);
     let base = postgres_base_url()?;
     let mut databases = DATABASES.lock().unwrap_or_else(|e| e.into_inner());
-    let databases = databases.get_or_insert_with(|| {
-        drop_stale_databases(&base);
-        HashMap::new()
-    });
+    let databases = databases.get_or_insert_with(HashMap::new);
     if let Some(url) = databases.get(data_dir) {
         return Some(url.clone());
     }
-    let name = format!("cove_it_{}_{}", std::process::id(), databases.len());
-    postgres_admin(&base, &[format!("CREATE DATABASE {name}")]);
-    let url = with_database(&base, &name);
+    let url = new_database(&base);
     databases.insert(data_dir.to_path_buf(), url.clone());
     Some(url)
+}
+
+/// A fresh PostgreSQL database for several nodes to share (whatever storage the suites run
+/// on), made from `COVE_TEST_POSTGRES_URL`; `None`, after saying on stderr that the calling
+/// test is skipped, when that variable is not set.
+pub fn shared_database() -> Option<String> {
+    match std::env::var("COVE_TEST_POSTGRES_URL") {
+        Ok(base) if !base.is_empty() => Some(new_database(&base)),
+        _ => {
+            eprintln!(
+                "SKIPPED: COVE_TEST_POSTGRES_URL is not set, so this multi-node test did not run \
+                 (set it to e.g. postgres://postgres@127.0.0.1:5432/postgres)"
+            );
+            None
+        }
+    }
+}
+
+/// Creates a database and returns its URL. Databases are named after this test process, so a
+/// later run drops the ones that earlier runs left behind (the first call here does).
+fn new_database(base: &str) -> String {
+    static NEXT: Mutex<Option<usize>> = Mutex::new(None);
+    let mut next = NEXT.lock().unwrap_or_else(|e| e.into_inner());
+    let n = next.get_or_insert_with(|| {
+        drop_stale_databases(base);
+        0
+    });
+    let name = format!("cove_it_{}_{n}", std::process::id());
+    *n += 1;
+    postgres_admin(base, &[format!("CREATE DATABASE {name}")]);
+    with_database(base, &name)
 }
 
 /// `base` with its database replaced by `name`.
@@ -278,7 +355,7 @@ fn drop_stale_databases(base: &str) {
 
 /// Runs each statement on a connection of its own thread and runtime (the tests' own runtime
 /// may be the caller's), returning the first column of every row as text.
-fn postgres_admin(base: &str, statements: &[String]) -> Vec<String> {
+pub fn postgres_admin(base: &str, statements: &[String]) -> Vec<String> {
     let (base, statements) = (base.to_string(), statements.to_vec());
     std::thread::spawn(move || {
         let runtime = tokio::runtime::Builder::new_current_thread()

@@ -8,6 +8,8 @@ mod crash;
 mod dns;
 mod expressions;
 mod indexes;
+mod multinode;
+mod outage;
 mod partiql;
 mod query;
 mod raw_http;

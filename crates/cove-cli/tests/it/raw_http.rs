@@ -32,7 +32,7 @@ impl Reply {
 }
 
 /// Sends raw bytes and reads one response (Content-Length framed).
-fn exchange(addr: SocketAddr, request: &[u8]) -> Reply {
+pub fn exchange(addr: SocketAddr, request: &[u8]) -> Reply {
     let stream = TcpStream::connect(addr).unwrap();
     stream
         .set_read_timeout(Some(Duration::from_secs(10)))
@@ -103,18 +103,32 @@ pub fn signed(
     time: SystemTime,
     content_type: &str,
 ) -> Vec<u8> {
-    let host = addr.to_string();
     let target = format!("DynamoDB_20120810.{op}");
     let headers = [
-        ("host", host.as_str()),
         ("content-type", content_type),
         ("x-amz-target", target.as_str()),
     ];
-    let identity = Credentials::new(ROOT_ACCESS_KEY_ID, secret, None, None, "raw").into();
+    let key = (ROOT_ACCESS_KEY_ID, secret);
+    signed_for(addr, "dynamodb", &headers, body, key, time)
+}
+
+/// Builds a POST to `/` signed by `key` (id, secret) for `service`, with AWS's own signer.
+pub fn signed_for(
+    addr: SocketAddr,
+    service: &str,
+    headers: &[(&str, &str)],
+    body: &str,
+    key: (&str, &str),
+    time: SystemTime,
+) -> Vec<u8> {
+    let host = addr.to_string();
+    let mut headers = headers.to_vec();
+    headers.insert(0, ("host", host.as_str()));
+    let identity = Credentials::new(key.0, key.1, None, None, "raw").into();
     let params = v4::SigningParams::builder()
         .identity(&identity)
         .region(REGION)
-        .name("dynamodb")
+        .name(service)
         .time(time)
         .settings(SigningSettings::default())
         .build()

@@ -58,6 +58,18 @@ impl Drop for SchemaGuard {
     }
 }
 
+/// The database URL and a fresh schema name for several backends to share, with the guard
+/// that drops the schema; `None` (after the skip notice) when no database is given.
+pub fn shared_schema() -> Option<(String, String, SchemaGuard)> {
+    let url = url()?;
+    let schema = unique_schema();
+    let guard = SchemaGuard {
+        url: url.clone(),
+        schema: schema.clone(),
+    };
+    Some((url, schema, guard))
+}
+
 /// Options for a test backend on `schema`.
 pub fn options(schema: &str) -> PostgresOptions {
     PostgresOptions {
