@@ -22,6 +22,11 @@ use cove_engine::network::NetworkView;
 /// How long a connection to a target may take before the next target is tried.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// Bytes each direction of a proxied connection copies at a time. Tokio's default (8 KiB) costs
+/// a read and a write per 8 KiB: bulk transfers spent 1.6x HAProxy's CPU per GB (HAProxy moves
+/// 16 KiB a call). 64 KiB quarters the calls of 16 KiB, for 128 KiB of buffers per connection.
+const COPY_BUFFER: usize = 64 * 1024;
+
 /// A target's health, as DescribeTargetHealth reports it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Health {
@@ -401,7 +406,13 @@ async fn forward(
                 continue;
             }
         }
-        let _ = tokio::io::copy_bidirectional(&mut client, &mut upstream).await;
+        let _ = tokio::io::copy_bidirectional_with_sizes(
+            &mut client,
+            &mut upstream,
+            COPY_BUFFER,
+            COPY_BUFFER,
+        )
+        .await;
         return;
     }
     tracing::debug!(%peer, lb = %route.load_balancer, "every target refused the connection");
