@@ -27,6 +27,10 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// 16 KiB a call). 64 KiB quarters the calls of 16 KiB, for 128 KiB of buffers per connection.
 const COPY_BUFFER: usize = 64 * 1024;
 
+/// At most this much of what a client sends first is written with the Proxy Protocol header
+/// (a request's head, a TLS ClientHello); the rest follows in the copy.
+const EARLY_BYTES: usize = 4096;
+
 /// A target's health, as DescribeTargetHealth reports it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Health {
@@ -387,6 +391,8 @@ async fn forward(
     let mut hasher = std::collections::hash_map::DefaultHasher::new();
     (peer, route.addr).hash(&mut hasher);
     let start = (hasher.finish() % targets.len() as u64) as usize;
+    // The client's first bytes, when they go out with a Proxy Protocol header.
+    let mut early = Vec::new();
     // The flow's target first, then the others, so one refusing target does not fail it.
     for i in 0..targets.len() {
         let target = targets[(start + i) % targets.len()];
@@ -401,8 +407,16 @@ async fn forward(
                 .endpoint
                 .as_ref()
                 .map(|e| e.endpoint.endpoint.as_str());
-            let header = crate::proxy::encode_v2(Some((peer, route.addr)), vpce, 0);
-            if upstream.write_all(&header).await.is_err() {
+            let mut first = crate::proxy::encode_v2(Some((peer, route.addr)), vpce, 0);
+            // What the client sent while the target was being connected to goes out with the
+            // header: one write and one segment instead of two (HAProxy's MSG_MORE does the
+            // same). Nothing is waited for, so a client that waits for the server first is
+            // unaffected; the bytes are kept for the next target if this one fails.
+            if read_early(&client, &mut early).is_err() {
+                return;
+            }
+            first.extend_from_slice(&early);
+            if upstream.write_all(&first).await.is_err() {
                 continue;
             }
         }
@@ -416,6 +430,26 @@ async fn forward(
         return;
     }
     tracing::debug!(%peer, lb = %route.load_balancer, "every target refused the connection");
+}
+
+/// Appends to `early` what the client has already sent (up to `EARLY_BYTES` in all), without
+/// waiting; an end of stream reads nothing, and the copy after it sees the end again.
+fn read_early(client: &TcpStream, early: &mut Vec<u8>) -> std::io::Result<()> {
+    let at = early.len();
+    if at >= EARLY_BYTES {
+        return Ok(());
+    }
+    early.resize(EARLY_BYTES, 0);
+    let n = match client.try_read(&mut early[at..]) {
+        Ok(n) => n,
+        Err(err) if err.kind() == std::io::ErrorKind::WouldBlock => 0,
+        Err(err) => {
+            early.truncate(at);
+            return Err(err);
+        }
+    };
+    early.truncate(at + n);
+    Ok(())
 }
 
 /// Connects to `target` from the load balancer's own address, as an NLB's connections to IP
