@@ -38,7 +38,9 @@ def run(cmd):
 
 
 cpu, cores, commit = results.machine()
-dirty = " (with uncommitted changes)" if run(["git", "status", "--porcelain", "--untracked-files=no"]) else ""
+# The run's own outputs do not count: they are being written.
+dirty = run(["git", "status", "--porcelain", "--untracked-files=no", "--", ".", ":!bench/BALANCE.md", ":!bench/BALANCE.jsonl"])
+dirty = " (with uncommitted changes)" if dirty else ""
 haproxy = run(["haproxy", "-v"]).splitlines()[0]
 modes = [("connect", 32), ("pingpong", 1), ("pingpong", 32), ("bulk", 1)]
 
