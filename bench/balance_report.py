@@ -45,7 +45,9 @@ haproxy = run(["haproxy", "-v"]).splitlines()[0]
 modes = [("connect", 32), ("pingpong", 1), ("pingpong", 32), ("bulk", 1)]
 
 print("# Cove's network load balancer against HAProxy\n")
-print(f"Produced by `bench/balance {rounds} {seconds}` on {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC, "
+# When the runs ended (the file is written then), so a report rebuilt later keeps the run's date.
+ended = datetime.datetime.fromtimestamp(os.path.getmtime(path), datetime.timezone.utc)
+print(f"Produced by `bench/balance {rounds} {seconds}` on {ended:%Y-%m-%d %H:%M} UTC, "
       f"commit {commit}{dirty}, {platform.system()} {platform.release()} on {cores} cores ({cpu}), {haproxy}. "
       f"Each figure is the median of {rounds} rounds of {seconds} s; within a round each measurement runs straight to "
       "the target, then through Cove and HAProxy, whose order swaps every round. Everything shares the same cores: "
