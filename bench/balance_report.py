@@ -14,8 +14,14 @@ import results
 
 path, rounds, seconds = sys.argv[1], sys.argv[2], sys.argv[3]
 groups = defaultdict(list)
+# The last line says when and at which commit the runs were made (bench/balance writes it), so
+# a report rebuilt later from the file still names them.
+run_info = {}
 for line in open(path):
     r = json.loads(line)
+    if "label" not in r:
+        run_info = r
+        continue
     groups[(r["label"], r["mode"], r["concurrency"])].append(r)
 
 
@@ -38,15 +44,13 @@ def run(cmd):
 
 
 cpu, cores, commit = results.machine()
-# The run's own outputs do not count: they are being written.
-dirty = run(["git", "status", "--porcelain", "--untracked-files=no", "--", ".", ":!bench/BALANCE.md", ":!bench/BALANCE.jsonl"])
-dirty = " (with uncommitted changes)" if dirty else ""
+commit = run_info.get("commit", commit)
+dirty = " (with uncommitted changes)" if run_info.get("dirty") else ""
 haproxy = run(["haproxy", "-v"]).splitlines()[0]
 modes = [("connect", 32), ("pingpong", 1), ("pingpong", 32), ("bulk", 1)]
 
 print("# Cove's network load balancer against HAProxy\n")
-# When the runs ended (the file is written then), so a report rebuilt later keeps the run's date.
-ended = datetime.datetime.fromtimestamp(os.path.getmtime(path), datetime.timezone.utc)
+ended = datetime.datetime.fromisoformat(run_info["ended"]) if "ended" in run_info else datetime.datetime.now(datetime.timezone.utc)
 print(f"Produced by `bench/balance {rounds} {seconds}` on {ended:%Y-%m-%d %H:%M} UTC, "
       f"commit {commit}{dirty}, {platform.system()} {platform.release()} on {cores} cores ({cpu}), {haproxy}. "
       f"Each figure is the median of {rounds} rounds of {seconds} s; within a round each measurement runs straight to "
