@@ -4,10 +4,10 @@ workload, and the ratios the issue sets targets for."""
 import datetime
 import json
 import platform
-import statistics
-import subprocess
 import sys
 from collections import defaultdict
+
+from results import machine, median
 
 path, rounds, seconds = sys.argv[1], sys.argv[2], sys.argv[3]
 runs = [json.loads(line) for line in open(path)]
@@ -17,14 +17,7 @@ for r in runs:
 
 
 def med(target, workload, conc, field):
-    vals = []
-    for r in groups.get((target, workload, conc), []):
-        v = r
-        for part in field.split("."):
-            v = v.get(part) if isinstance(v, dict) else None
-        if v is not None:
-            vals.append(v)
-    return statistics.median(vals) if vals else float("nan")
+    return median(groups.get((target, workload, conc), []), field)
 
 
 def errors(target, workload, conc):
@@ -35,9 +28,7 @@ def errors(target, workload, conc):
     return dict(total) or "none"
 
 
-cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), "unknown")
-cores = subprocess.run(["nproc"], capture_output=True, text=True).stdout.strip()
-commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
+cpu, cores, commit = machine()
 
 print("# Cove benchmark report\n")
 print(f"Produced by `bench/compare {rounds} {seconds}` on {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC, "

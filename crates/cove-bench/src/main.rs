@@ -6,9 +6,12 @@
 //! JSON object: throughput, latency percentiles, errors by `__type`, verified reads, and, given
 //! the server's pid, the server's CPU seconds per request. `cove-bench floor` serves a fixed
 //! GetItem answer with no storage: the most this client can get from any server here.
+//! `cove-bench target` and `cove-bench l4` are the two ends of the L4 proxy benchmark
+//! (`bench/balance`): a TCP server behind the proxy, and the client measuring through it.
 
 mod client;
 mod floor;
+mod l4;
 mod workload;
 
 use std::collections::BTreeMap;
@@ -43,6 +46,13 @@ enum Command {
         #[arg(long, default_value = "127.0.0.1:8100")]
         listen: SocketAddr,
     },
+    /// Serve the L4 benchmark's fixed-size answers (after any Proxy Protocol v2 header).
+    Target {
+        #[arg(long, default_value = "127.0.0.1:8200")]
+        listen: SocketAddr,
+    },
+    /// Measure connection rate, request latency or bulk throughput through an L4 proxy.
+    L4(l4::L4Args),
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -124,6 +134,24 @@ fn cpu_seconds(pid: &str) -> Option<f64> {
     Some((utime + stime) / 100.0)
 }
 
+/// A process's CPU seconds from when it was started to when it is read.
+struct CpuMeter {
+    pid: String,
+    before: Option<f64>,
+}
+
+impl CpuMeter {
+    fn start(pid: impl ToString) -> CpuMeter {
+        let pid = pid.to_string();
+        let before = cpu_seconds(&pid);
+        CpuMeter { pid, before }
+    }
+
+    fn seconds(&self) -> Option<f64> {
+        Some(cpu_seconds(&self.pid)? - self.before?)
+    }
+}
+
 fn percentile(sorted: &[u64], p: f64) -> f64 {
     if sorted.is_empty() {
         return 0.0;
@@ -170,8 +198,8 @@ async fn run(args: RunArgs) -> Result<serde_json::Value> {
         let mut c = Client::connect(addr, Arc::clone(&signer)).await?;
         workload::create_table(&mut c, &args.table, matches!(workload, Workload::Query)).await?;
     }
-    let server_cpu_before = args.server_pid.and_then(|p| cpu_seconds(&p.to_string()));
-    let client_cpu_before = cpu_seconds("self");
+    let server_meter = args.server_pid.map(CpuMeter::start);
+    let client_meter = CpuMeter::start("self");
     let stop = Arc::new(AtomicBool::new(false));
     let started = Instant::now();
     let mut tasks = Vec::new();
@@ -259,14 +287,8 @@ async fn run(args: RunArgs) -> Result<serde_json::Value> {
     }
     let elapsed = started.elapsed().as_secs_f64();
     latencies.sort_unstable();
-    let server_cpu = match (args.server_pid, server_cpu_before) {
-        (Some(pid), Some(before)) => cpu_seconds(&pid.to_string()).map(|after| after - before),
-        _ => None,
-    };
-    let client_cpu = match (client_cpu_before, cpu_seconds("self")) {
-        (Some(b), Some(a)) => Some(a - b),
-        _ => None,
-    };
+    let server_cpu = server_meter.and_then(|m| m.seconds());
+    let client_cpu = client_meter.seconds();
     let failed: u64 = errors.values().sum();
     Ok(json!({
         "label": args.label,
@@ -305,6 +327,8 @@ fn main() -> Result<()> {
             println!("{out}");
         }
         Command::Floor { listen } => runtime.block_on(floor::serve(listen))?,
+        Command::Target { listen } => runtime.block_on(l4::serve_target(listen))?,
+        Command::L4(args) => println!("{}", runtime.block_on(l4::run(args))?),
     }
     Ok(())
 }
