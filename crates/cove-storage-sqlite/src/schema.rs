@@ -30,12 +30,6 @@ const STATEMENT_CACHE: usize = 32;
 /// The page size of new database files.
 const PAGE_SIZE: i64 = 16384;
 
-/// Each connection's page cache, in KiB (SQLite's negative `cache_size`): 16 MiB keeps every
-/// interior B-tree page of a table of millions of items in memory, so a point read fetches
-/// at most its leaf page from the file (SQLite's default of 2 MiB does not hold them once a
-/// table passes a few hundred thousand 1 KB items). Five connections (the writer and four
-/// readers) bound the caches at 80 MiB.
-const CACHE_KIB: i64 = 16 * 1024;
 
 /// The name of the `meta` row holding [`FORMAT_VERSION`].
 const VERSION_ROW: &str = "format_version";
@@ -94,7 +88,6 @@ pub(crate) fn open_reader(path: &Path) -> Result<Connection, StorageError> {
 fn configure(conn: &Connection) -> rusqlite::Result<()> {
     conn.busy_timeout(BUSY_TIMEOUT)?;
     conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
-    conn.pragma_update(None, "cache_size", -CACHE_KIB)?;
     Ok(())
 }
 
