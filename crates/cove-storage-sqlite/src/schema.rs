@@ -30,7 +30,6 @@ const STATEMENT_CACHE: usize = 32;
 /// The page size of new database files.
 const PAGE_SIZE: i64 = 16384;
 
-
 /// The name of the `meta` row holding [`FORMAT_VERSION`].
 const VERSION_ROW: &str = "format_version";
 
