@@ -25,7 +25,8 @@ pub struct ServeArgs {
     pub data_dir: Option<PathBuf>,
     /// Where tables and accounts are stored: `sqlite` (the embedded database in the data
     /// directory) or a PostgreSQL URL, postgres://user[:password]@host[:port]/database, which
-    /// several Cove nodes may share [default: sqlite].
+    /// several Cove nodes may share; `?sslmode=require` (or `prefer`) for TLS to it
+    /// [default: sqlite].
     #[arg(long, env = "COVE_STORAGE")]
     pub storage: Option<String>,
     /// A TOML file with any of: listen, data_dir, storage, tls_cert, tls_key, account_id,

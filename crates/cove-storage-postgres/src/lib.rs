@@ -93,6 +93,7 @@ mod bridge;
 mod error;
 mod read;
 mod schema;
+mod tls;
 mod watch;
 mod write;
 
@@ -104,7 +105,6 @@ use std::time::Duration;
 
 use cove_storage::{Backend, ReadView, StorageError, TxnFn, Watch};
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
-use tokio_postgres::NoTls;
 use tokio_postgres::config::Host;
 
 pub use schema::SCHEMA_VERSION;
@@ -175,6 +175,8 @@ pub struct PostgresBackend {
     options: PostgresOptions,
     /// The sessions' settings, for the watch's own session.
     config: tokio_postgres::Config,
+    /// How sessions connect (TLS as the URL's `sslmode` asks).
+    tls: tokio_postgres_rustls::MakeRustlsConnect,
 }
 
 impl PostgresBackend {
@@ -188,15 +190,17 @@ impl PostgresBackend {
             .parse()
             .map_err(|e| StorageError::Io(format!("invalid PostgreSQL URL: {e}")))?;
         configure(&mut config, &options);
+        let tls = tls::connector(url, &mut config);
         let target = describe_target(&config);
         let deadline = options.connect_timeout + options.statement_timeout + DEADLINE_SLACK;
         let bridge = Bridge::new(deadline)?;
 
-        let (setup_config, schema) = (config.clone(), options.schema.clone());
+        let (setup_config, schema, setup_tls) =
+            (config.clone(), options.schema.clone(), tls.clone());
         let durable = bridge.run(async move {
             let context = "connecting to PostgreSQL";
             let (client, connection) = setup_config
-                .connect(NoTls)
+                .connect(setup_tls)
                 .await
                 .map_err(|e| Failure::postgres(context, &e).error)?;
             // The connection task ends once the client is dropped.
@@ -231,7 +235,7 @@ impl PostgresBackend {
         // connections in an unknown state out of the pool, so no round trip is spent per use.
         let manager = Manager::from_config(
             config.clone(),
-            NoTls,
+            tls.clone(),
             ManagerConfig {
                 recycling_method: RecyclingMethod::Fast,
             },
@@ -256,6 +260,7 @@ impl PostgresBackend {
             target,
             options,
             config,
+            tls,
         })
     }
 
@@ -423,6 +428,7 @@ impl Backend for PostgresBackend {
         let lease = Arc::new(AtomicBool::new(false));
         self.shared.bridge.spawn_service(watch::follow(
             self.config.clone(),
+            self.tls.clone(),
             Arc::clone(&self.shared.sql),
             changes,
             Arc::clone(&lease),

@@ -14,7 +14,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
 use std::time::Duration;
 
-use tokio_postgres::{AsyncMessage, NoTls};
+use tokio_postgres::AsyncMessage;
+use tokio_postgres_rustls::MakeRustlsConnect;
 
 use crate::schema::Sql;
 
@@ -28,13 +29,14 @@ const MAX_PAUSE: Duration = Duration::from_secs(2);
 /// `lease`).
 pub(crate) async fn follow(
     config: tokio_postgres::Config,
+    tls: MakeRustlsConnect,
     sql: Arc<Sql>,
     changes: mpsc::Sender<()>,
     lease: Arc<AtomicBool>,
 ) {
     let mut pause = Duration::from_millis(100);
     loop {
-        let outcome = session(&config, &sql, &changes, &lease).await;
+        let outcome = session(&config, tls.clone(), &sql, &changes, &lease).await;
         lease.store(false, Ordering::Release);
         match outcome {
             // The watch was dropped.
@@ -52,11 +54,12 @@ pub(crate) async fn follow(
 /// (`Ok`).
 async fn session(
     config: &tokio_postgres::Config,
+    tls: MakeRustlsConnect,
     sql: &Sql,
     changes: &mpsc::Sender<()>,
     lease: &Arc<AtomicBool>,
 ) -> Result<(), String> {
-    let (client, mut connection) = config.connect(NoTls).await.map_err(|e| e.to_string())?;
+    let (client, mut connection) = config.connect(tls).await.map_err(|e| e.to_string())?;
     // The connection is driven here, not by a plain `spawn(connection)`, to see notifications.
     let forward = changes.clone();
     let mut driver = tokio::spawn(async move {

@@ -1,8 +1,8 @@
 //! Tests of what is particular to the PostgreSQL backend: bytewise key order against a
 //! `BTreeMap`, two nodes on one database racing conditional writes, calls from inside a tokio
 //! worker, concurrent opens running each migration once, oversized keys, a lock wait cut off
-//! by the statement timeout, and the error an unreachable server gives. All but the last need
-//! `COVE_TEST_POSTGRES_URL`.
+//! by the statement timeout, TLS sessions when the URL asks for them, and the error an
+//! unreachable server gives. All but the last need `COVE_TEST_POSTGRES_URL`.
 
 mod common;
 
@@ -394,4 +394,42 @@ fn lock_wait_beyond_the_statement_timeout_is_unavailable() {
     impatient
         .write(batch)
         .expect("written once the lock is free");
+}
+
+/// With `sslmode=require` in the URL every session of the backend is encrypted (checked in
+/// `pg_stat_ssl` from another session); without `sslmode` none is, as before TLS existed.
+#[test]
+fn sessions_use_tls_when_the_url_requires_it() {
+    let Some((url, schema, _guard)) = shared_schema() else {
+        return;
+    };
+    if let Err(why) = admin(
+        &url,
+        "DO $$ BEGIN IF current_setting('ssl') <> 'on' THEN RAISE EXCEPTION 'server has ssl off'; END IF; END $$",
+    ) {
+        assert!(why.contains("server has ssl off"), "{why}");
+        eprintln!("SKIPPED: this PostgreSQL server does not offer TLS");
+        return;
+    }
+    for (mode, encrypted) in [(Some("require"), true), (None, false)] {
+        let name = format!("{schema}_{}", mode.unwrap_or("plain"));
+        let separator = if url.contains('?') { '&' } else { '?' };
+        let mut with = format!("{url}{separator}application_name={name}");
+        if let Some(mode) = mode {
+            with.push_str(&format!("&sslmode={mode}"));
+        }
+        let storage = Storage::new(PostgresBackend::open(&with, options(&schema)).expect("open"));
+        let mut batch = WriteBatch::new();
+        batch.put(b"tls".to_vec(), b"yes".to_vec());
+        storage.write(batch).expect("write");
+        assert_eq!(storage.get(b"tls").expect("read"), Some(b"yes".to_vec()));
+        let check = format!(
+            "DO $$ BEGIN IF EXISTS (SELECT 1 FROM pg_stat_ssl s JOIN pg_stat_activity a USING (pid) \
+             WHERE a.application_name = '{name}' AND s.ssl <> {encrypted}) \
+             OR NOT EXISTS (SELECT 1 FROM pg_stat_activity WHERE application_name = '{name}') \
+             THEN RAISE EXCEPTION 'sessions of {name} are not all ssl = {encrypted}'; END IF; END $$"
+        );
+        admin(&url, &check).expect("every session as asked");
+        storage.close().expect("close");
+    }
 }
