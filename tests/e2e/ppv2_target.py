@@ -8,17 +8,22 @@ import struct
 import threading
 
 
+def listening(host):
+    """A listening TCP socket on `host` at a free port: (socket, port)."""
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host, 0))
+    sock.listen(64)
+    return sock, sock.getsockname()[1]
+
+
 class Target:
     """A TCP server that reads a Proxy Protocol v2 header (with its TLVs), answers its name
     and closes; it records each header and the address the connection came from."""
 
     def __init__(self, name, host):
         self.name = name
-        self.sock = socket.socket()
-        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.sock.bind((host, 0))
-        self.sock.listen(64)
-        self.port = self.sock.getsockname()[1]
+        self.sock, self.port = listening(host)
         self.seen = []  # dicts: command, peer, source, destination, vpce
         self.running = True
         threading.Thread(target=self.serve, daemon=True).start()

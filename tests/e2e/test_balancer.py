@@ -13,7 +13,7 @@ import time
 import ppv2_target
 
 from conftest import REGION
-from ppv2_target import Target
+from ppv2_target import Target, listening
 from test_network import PUBLIC, aws, denied
 
 CLIENT = "127.60.0.7"
@@ -137,11 +137,7 @@ class Echo:
 
     def __init__(self, name, host):
         self.name = name
-        self.sock = socket.socket()
-        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.sock.bind((host, 0))
-        self.sock.listen(64)
-        self.port = self.sock.getsockname()[1]
+        self.sock, self.port = listening(host)
         threading.Thread(target=self.serve, daemon=True).start()
 
     def serve(self):

@@ -208,6 +208,10 @@ def test_endpoint_service_with_acceptance_proxy_protocol_and_notifications(tmp_p
         assert detail["Owner"] == PROVIDER and detail["AcceptanceRequired"] is True
         assert detail["ServiceType"] == [{"ServiceType": "Interface"}]
         assert detail["PrivateDnsName"] == "api.example.test"
+        # DynamoDB has gateway and interface endpoints; endpoint services only interface ones.
+        gateways = aws(cove, consumer, "ec2", "describe-vpc-endpoint-services", "--filters",
+                       "Name=service-type,Values=Gateway")[1]["ServiceNames"]
+        assert gateways == [f"com.amazonaws.{REGION}.dynamodb"]
 
         # The endpoint's security group admits the consumer VPC on the listener's port.
         group_id = aws(cove, consumer, "ec2", "create-security-group", "--group-name", "svc",

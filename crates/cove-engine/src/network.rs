@@ -982,13 +982,7 @@ impl NetworkState {
         request: InterfaceRequest<'_>,
     ) -> Result<VpcEndpoint> {
         if request.service != dynamodb_service(&self.region) {
-            return Err(ec2_error(
-                "InvalidServiceName",
-                format!(
-                    "The Vpc Endpoint Service '{}' does not exist",
-                    request.service
-                ),
-            ));
+            return Err(crate::services::service_name_not_found(request.service));
         }
         self.add_interface_endpoint(request, None)
     }

@@ -163,7 +163,13 @@ impl Engine {
         let mut batch = WriteBatch::new();
         let mut changed = Vec::new();
         for (key, state) in &copy {
-            if original.get(key) != Some(state) {
+            // An account looked up but left as empty as it was (an unknown id, say) stays
+            // without a record.
+            let untouched = match original.get(key) {
+                Some(before) => before == state,
+                None => *state == NetworkState::new(&key.0, &key.1),
+            };
+            if !untouched {
                 let bytes =
                     serde_json::to_vec(state).map_err(|e| EngineError::Internal(e.to_string()))?;
                 batch.put(network_key(&key.0, &key.1), bytes);

@@ -157,7 +157,7 @@ fn service_not_found(id: &str) -> EngineError {
     )
 }
 
-fn service_name_not_found(name: &str) -> EngineError {
+pub(crate) fn service_name_not_found(name: &str) -> EngineError {
     ec2_error(
         "InvalidServiceName",
         format!("The Vpc Endpoint Service '{name}' does not exist"),

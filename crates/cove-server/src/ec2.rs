@@ -553,6 +553,18 @@ pub(crate) fn endpoint_state(
     (state, None)
 }
 
+/// An endpoint's `dnsEntrySet`: its regional and zonal names.
+pub(crate) fn write_dns_entries(x: &mut Xml, e: &VpcEndpoint, region: &str) {
+    x.open("dnsEntrySet");
+    for (name, _) in e.dns_names(region) {
+        x.open("item")
+            .leaf("dnsName", &name)
+            .leaf("hostedZoneId", "Z1HVXJ8TKL1HZ1")
+            .close("item");
+    }
+    x.close("dnsEntrySet");
+}
+
 pub(crate) fn write_endpoint(
     x: &mut Xml,
     tag: &str,
@@ -589,15 +601,9 @@ pub(crate) fn write_endpoint(
     for eni in &e.interfaces {
         x.leaf("item", &eni.id);
     }
-    x.close("networkInterfaceIdSet").open("dnsEntrySet");
-    for (name, _) in e.dns_names(region) {
-        x.open("item")
-            .leaf("dnsName", &name)
-            .leaf("hostedZoneId", "Z1HVXJ8TKL1HZ1")
-            .close("item");
-    }
-    x.close("dnsEntrySet")
-        .leaf("creationTimestamp", &timestamp(e.created))
+    x.close("networkInterfaceIdSet");
+    write_dns_entries(x, e, region);
+    x.leaf("creationTimestamp", &timestamp(e.created))
         .leaf("ownerId", owner);
     write_tags(x, &e.tags);
     if let Some(reason) = failure {

@@ -12,7 +12,8 @@ use cove_query::{Params, Xml};
 
 use crate::authz::Guard;
 use crate::ec2::{
-    Listening, endpoint_state, id_list, passes, required, selected, timestamp, write_tags,
+    Listening, endpoint_state, id_list, passes, required, selected, timestamp, write_dns_entries,
+    write_tags,
 };
 use crate::error::Failure;
 
@@ -149,23 +150,20 @@ fn describe_services(ctx: &Context<'_>, params: &Params, x: &mut Xml) -> Result<
         }
     }
     let filters = params.filters();
-    let chosen = |name: &str, owner: &str, kind: &str| {
-        (wanted.is_empty() || wanted.contains(&name))
-            && passes(
-                &filters,
-                &[
-                    ("service-name", name.to_string()),
-                    ("owner", owner.to_string()),
-                    ("service-type", kind.to_string()),
-                    ("service-region", region.to_string()),
-                ],
-                &Vec::new(),
-            )
+    let chosen = |name: &str, owner: &str, kinds: &[&str]| {
+        let mut attrs = vec![
+            ("service-name", name.to_string()),
+            ("owner", owner.to_string()),
+            ("service-region", region.to_string()),
+        ];
+        attrs.extend(kinds.iter().map(|k| ("service-type", k.to_string())));
+        (wanted.is_empty() || wanted.contains(&name)) && passes(&filters, &attrs, &Vec::new())
     };
-    let show_dynamodb = chosen(&dynamodb, "amazon", "Interface");
+    // DynamoDB offers both kinds of endpoint, so either service-type filter finds it.
+    let show_dynamodb = chosen(&dynamodb, "amazon", &["Gateway", "Interface"]);
     let shown: Vec<&(String, EndpointService, Vec<String>)> = services
         .iter()
-        .filter(|(owner, svc, _)| chosen(&svc.name, owner, "Interface"))
+        .filter(|(owner, svc, _)| chosen(&svc.name, owner, &["Interface"]))
         .collect();
     x.open("serviceNameSet");
     if show_dynamodb {
@@ -399,15 +397,8 @@ pub(crate) fn ec2(
                     .leaf("vpcEndpointId", &c.endpoint.id)
                     .leaf("vpcEndpointOwner", &c.owner)
                     .leaf("vpcEndpointState", state)
-                    .leaf("creationTimestamp", &timestamp(c.endpoint.created))
-                    .open("dnsEntrySet");
-                for (name, _) in c.endpoint.dns_names(region) {
-                    x.open("item")
-                        .leaf("dnsName", &name)
-                        .leaf("hostedZoneId", "Z1HVXJ8TKL1HZ1")
-                        .close("item");
-                }
-                x.close("dnsEntrySet");
+                    .leaf("creationTimestamp", &timestamp(c.endpoint.created));
+                write_dns_entries(x, &c.endpoint, region);
                 write_list(x, "networkLoadBalancerArnSet", &c.load_balancers);
                 x.leaf("ipAddressType", "ipv4")
                     .leaf(
